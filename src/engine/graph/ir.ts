@@ -90,8 +90,10 @@ export interface DenseOp {
 export interface ActivationOp {
   kind: 'activation';
   fn: ActivationFn;
-  /** Negative slope of leakyRelu, alpha of elu. */
+  /** Negative slope of leakyRelu, alpha of elu, slope of hardSigmoid (0.2 in Keras 2, 1/6 in PyTorch). */
   alpha?: number;
+  /** Offset of hardSigmoid (0.5). */
+  beta?: number;
 }
 
 export interface AddOp {
@@ -112,7 +114,12 @@ export interface PoolOp {
   kind: 'maxPool' | 'avgPool';
   poolSize: [number, number];
   strides: [number, number];
+  /** With explicit padding, max pooling ignores the pads and average pooling counts them as zeros
+   *  unless `countIncludePad` is false; `same` follows TensorFlow, which excludes them. */
   padding: Padding;
+  /** Average pooling with explicit pads: divide by the full window (PyTorch's default) or only by
+   *  the pixels inside the image (ONNX's default). Ignored otherwise. */
+  countIncludePad?: boolean;
 }
 
 export interface GlobalAvgPoolOp {
