@@ -1,0 +1,59 @@
+// Bundles each runtime with esbuild: extension, worker and CLI for Node (CommonJS), the webview
+// panel for the browser (IIFE). The tfjs wasm binaries are copied next to the bundles, where
+// src/engine/backend.ts looks for them first. `--watch` rebuilds on change.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const dist = path.join(root, 'dist');
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+// Native or optional packages stay outside the bundles: they are resolved at run time, inside try/catch.
+const nodeExternals = ['vscode', 'webgpu', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+
+const nodeEntries = [
+  { in: 'src/extension/extension.ts', out: 'extension' },
+  { in: 'src/worker/main.ts', out: 'worker' },
+  { in: 'src/cli/main.ts', out: 'cli' },
+].filter((e) => fs.existsSync(path.join(root, e.in)));
+
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', absWorkingDir: root };
+
+const builds = [
+  {
+    ...common,
+    entryPoints: nodeEntries,
+    outdir: dist,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: nodeExternals,
+  },
+];
+if (fs.existsSync(path.join(root, 'webview/main.ts'))) {
+  builds.push({
+    ...common,
+    entryPoints: [{ in: 'webview/main.ts', out: 'webview' }],
+    outdir: dist,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  });
+}
+
+fs.mkdirSync(dist, { recursive: true });
+const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) {
+  fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+}
+
+if (watch) {
+  for (const options of builds) {
+    const ctx = await esbuild.context(options);
+    await ctx.watch();
+  }
+} else {
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+}
