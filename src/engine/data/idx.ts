@@ -69,9 +69,11 @@ function labelsFileFor(imagesFile: string): string {
   return found;
 }
 
-/** @param path what the user opened: the images file or its folder */
-export function openIdx(path: string, imagesFile: string, opts: OpenOptions): Dataset {
-  const images = idxSource(imagesFile);
+/**
+ * @param path what the user opened: the images file or its folder
+ * @param images the images file's bytes when the caller has already gunzipped them
+ */
+export function openIdx(path: string, imagesFile: string, opts: OpenOptions, images = idxSource(imagesFile)): Dataset {
   const { dims, dataOffset } = readHeader(images);
   if (dims.length === 1) {
     throw new InputError(imagesFile, 'this is a labels file; open the images file (…-images-idx3-ubyte) or its folder');

@@ -35,7 +35,7 @@ const SUPPORTED_DTYPES: Record<string, number> = {
 export function parseNpy(src: ByteSource, file: string, entry?: string): NpyArray {
   const fail = (problem: string): InputError => entryError(file, entry, problem);
   if (src.size < 10 || !isNpy(src.read(0, 6))) throw fail('not a .npy array (bad magic)');
-  const pre = src.read(6, 6 <= src.size - 6 ? 6 : 4);
+  const pre = src.read(6, Math.min(6, src.size - 6));
   const major = pre[0];
   const headerLength = major === 1 ? pre[2] | (pre[3] << 8) : (pre[2] | (pre[3] << 8) | (pre[4] << 16)) + pre[5] * 2 ** 24;
   const headerStart = major === 1 ? 10 : 12;
@@ -232,7 +232,8 @@ export function openNpz(src: ByteSource, entries: ZipEntry[], opts: OpenOptions)
     suffix = match;
   }
   const imageKey = images.get(suffix)!;
-  const labelKey = labels.get(suffix);
+  // A lone label array goes with a lone image array whatever their suffixes (x_test with y).
+  const labelKey = labels.get(suffix) ?? (images.size === 1 && labels.size === 1 ? [...labels.values()][0] : undefined);
   if (labelKey === undefined) {
     throw new InputError(src.file, `no labels for '${imageKey}' (expected an array named ${suffix ? `y_${suffix}` : 'y or labels'}); the arrays are ${keys.join(', ')}`);
   }

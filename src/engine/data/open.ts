@@ -36,8 +36,14 @@ function openFile(path: string, opts: OpenOptions): Dataset {
     return openImageFolderZip(src, entries, opts);
   }
   if (isNpy(head)) return openNpy(src, opts);
-  if (isIdx(head) || (isGzip(head) && isIdx(idxSource(path).read(0, 4)))) return openIdx(path, path, opts);
-  if (isGzip(head)) throw new InputError(path, 'a gzip file that is not IDX (MNIST format) data; unpack it first');
+  if (isIdx(head)) return openIdx(path, path, opts);
+  if (isGzip(head)) {
+    const inflated = idxSource(path);
+    if (!isIdx(inflated.read(0, Math.min(4, inflated.size)))) {
+      throw new InputError(path, 'a gzip file that is not IDX (MNIST format) data; unpack it first');
+    }
+    return openIdx(path, path, opts, inflated);
+  }
   if (hasExtension(path, IMAGE_EXTENSIONS)) throw new InputError(path, 'a single image is not a dataset; open the folder or zip of class folders');
   if (looksLikeCifar(src)) return openCifarBatches(path, [path], opts);
   if (extname(path).toLowerCase() === '.bin') return openCifarBatches(path, [path], opts);

@@ -109,7 +109,8 @@ export function readZipDirectory(src: ByteSource): ZipEntry[] {
     const extraLength = dv.getUint16(at + 30, true);
     const commentLength = dv.getUint16(at + 32, true);
     const entry: ZipEntry = {
-      name: utf8.decode(dir.subarray(at + 46, at + 46 + nameLength)),
+      // Some Windows tools wrote backslashes, which the format forbids; '/' is what layouts expect.
+      name: utf8.decode(dir.subarray(at + 46, at + 46 + nameLength)).replace(/\\/g, '/'),
       flags: dv.getUint16(at + 8, true),
       method: dv.getUint16(at + 10, true),
       compressedSize: dv.getUint32(at + 20, true),
