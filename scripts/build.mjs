@@ -19,7 +19,9 @@ const nodeEntries = [
   { in: 'src/cli/main.ts', out: 'cli' },
 ].filter((e) => fs.existsSync(path.join(root, e.in)));
 
-const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', absWorkingDir: root };
+// tfjs packages mark themselves side-effect free, yet backends and gradients register on import;
+// ignoring the annotations keeps those imports in the bundles.
+const common = { bundle: true, ignoreAnnotations: true, sourcemap: !production, minify: production, logLevel: 'warning', absWorkingDir: root };
 
 const builds = [
   {

@@ -1,0 +1,57 @@
+/**
+ * The command-line interface: argv -> engine -> text, JSON or SARIF, and an exit code.
+ * Exit codes: 0 ok (scan: no backdoor), 1 backdoor found, 2 bad input (the message names the
+ * file), 3 internal error, 130 interrupted.
+ */
+import { CancelledError, InputError } from '../engine/errors';
+import { UsageError } from './args';
+import { EVAL_USAGE, evalCommand } from './commands/eval';
+import { INFO_USAGE, infoCommand } from './commands/info';
+
+export const EXIT = { ok: 0, backdoor: 1, badInput: 2, internal: 3, interrupted: 130 } as const;
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
+  info: { run: infoCommand, usage: INFO_USAGE },
+  eval: { run: evalCommand, usage: EVAL_USAGE },
+};
+
+function usage(): string {
+  return [
+    'Usage: backdoor-scan <command> [options]',
+    '',
+    ...Object.values(COMMANDS).map((c) => c.usage),
+    '',
+    'Exit codes: 0 ok/clean, 1 backdoor found, 2 bad input, 3 internal error.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name ? EXIT.ok : EXIT.badInput;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`backdoor-scan: unknown command '${name}'\n\n${usage()}\n`);
+    return EXIT.badInput;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`backdoor-scan ${name}: ${e.message}\n\n${command.usage}\n`);
+      return EXIT.badInput;
+    }
+    if (e instanceof InputError) {
+      process.stderr.write(`backdoor-scan: ${e.message}\n`);
+      return EXIT.badInput;
+    }
+    if (e instanceof CancelledError) {
+      process.stderr.write('backdoor-scan: interrupted\n');
+      return EXIT.interrupted;
+    }
+    process.stderr.write(`backdoor-scan: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.internal;
+  }
+}
