@@ -9,6 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import { WeightMap } from '../graph/ir';
+import { unzipSync } from 'fflate';
+import { isHdf5, parseKerasArchive, parseKerasH5, serializeKerasModel } from './keras';
+import { looksLikeOnnx, parseOnnxModel, serializeOnnxModel } from './onnx';
+import { isZipFile, parsePytorchCheckpoint, serializePytorchCheckpoint, torchArchivePrefix } from './pytorch';
+import { looksLikeSafetensors, parseSafetensors, serializeSafetensors } from './safetensors';
 import { parseTfjsModel, serializeTfjsModel } from './tfjs';
 import { LoadOptions, LoadedModel, ModelFormat, SerializedModel } from './types';
 
@@ -38,9 +43,85 @@ const tfjsHandler: FormatHandler = {
   },
 };
 
-const handlers: FormatHandler[] = [tfjsHandler];
+/**
+ * Entry names of a zip archive, from its central directory when the whole file is at hand
+ * (nothing is decompressed), else from the local headers that the head of the file holds.
+ */
+function zipEntryNames(bytes: Uint8Array): string[] {
+  const names: string[] = [];
+  try {
+    unzipSync(bytes, {
+      filter: (file) => {
+        names.push(file.name);
+        return false;
+      },
+    });
+    return names;
+  } catch {
+    names.length = 0;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let pos = 0; pos + 30 <= bytes.length && view.getUint32(pos, true) === 0x04034b50; ) {
+    const flags = view.getUint16(pos + 6, true);
+    const size = view.getUint32(pos + 18, true);
+    const nameLength = view.getUint16(pos + 26, true);
+    const extraLength = view.getUint16(pos + 28, true);
+    if (pos + 30 + nameLength > bytes.length) break;
+    names.push(new TextDecoder().decode(bytes.subarray(pos + 30, pos + 30 + nameLength)));
+    // With a data descriptor (flag bit 3) or zip64 sizes, the next header's position is unknown.
+    if (flags & 0x08 || size === 0xffffffff) break;
+    pos += 30 + nameLength + extraLength + size;
+  }
+  return names;
+}
 
-/** Adds a format (ONNX, Keras, PyTorch, safetensors register themselves from their modules). */
+const kerasHandler: FormatHandler = {
+  format: 'keras',
+  detect(head) {
+    if (!isZipFile(head)) return false;
+    const names = zipEntryNames(head);
+    return names.includes('config.json') && (names.includes('model.weights.h5') || names.includes('model.weights.npz'));
+  },
+  parse: (bytes, _readSibling, filePath) => parseKerasArchive(bytes, filePath),
+  serialize: (model, weights, fileName) => serializeKerasModel(model, weights, fileName),
+};
+
+const h5Handler: FormatHandler = {
+  format: 'h5',
+  detect: (head) => isHdf5(head),
+  parse: (bytes, _readSibling, filePath) => parseKerasH5(bytes, filePath),
+  serialize: (model, weights, fileName) => serializeKerasModel(model, weights, fileName),
+};
+
+const pytorchHandler: FormatHandler = {
+  format: 'pytorch',
+  detect(head) {
+    if (isZipFile(head)) return torchArchivePrefix(zipEntryNames(head)) !== undefined;
+    // A bare pickle (protocol 2+): the legacy torch.save format, which the parser refuses clearly.
+    return head[0] === 0x80 && head[1] >= 2 && head[1] <= 5;
+  },
+  parse: (bytes, _readSibling, filePath, options) => parsePytorchCheckpoint(bytes, filePath, options),
+  serialize: (model, weights, fileName) => serializePytorchCheckpoint(model, weights, fileName),
+};
+
+const safetensorsHandler: FormatHandler = {
+  format: 'safetensors',
+  detect: (head) => looksLikeSafetensors(head),
+  parse: (bytes, _readSibling, filePath, options) => parseSafetensors(bytes, filePath, options),
+  serialize: (model, weights, fileName) => serializeSafetensors(model, weights, fileName),
+};
+
+const onnxHandler: FormatHandler = {
+  format: 'onnx',
+  detect: (head) => looksLikeOnnx(head),
+  parse: (bytes, readSibling, filePath) => parseOnnxModel(bytes, readSibling, filePath),
+  serialize: (model, weights, fileName) => serializeOnnxModel(model, weights, fileName),
+};
+
+// ONNX has no magic bytes, so its structural check runs after every format that has one.
+const handlers: FormatHandler[] = [tfjsHandler, kerasHandler, pytorchHandler, h5Handler, safetensorsHandler, onnxHandler];
+
+/** Adds or replaces a format handler (for formats outside this folder). */
 export function registerFormat(handler: FormatHandler): void {
   const existing = handlers.findIndex((h) => h.format === handler.format);
   if (existing >= 0) handlers.splice(existing, 1, handler);
