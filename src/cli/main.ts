@@ -5,14 +5,17 @@
  */
 import { CancelledError, InputError } from '../engine/errors';
 import { UsageError } from './args';
+import { EXIT } from './exit';
+import { SCAN_USAGE, scanCommand } from './commands/scan';
 import { EVAL_USAGE, evalCommand } from './commands/eval';
 import { INFO_USAGE, infoCommand } from './commands/info';
 
-export const EXIT = { ok: 0, backdoor: 1, badInput: 2, internal: 3, interrupted: 130 } as const;
+export { EXIT };
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
   info: { run: infoCommand, usage: INFO_USAGE },
   eval: { run: evalCommand, usage: EVAL_USAGE },
+  scan: { run: scanCommand, usage: SCAN_USAGE },
 };
 
 function usage(): string {

@@ -169,11 +169,30 @@ async function initAuto(opts: BackendOptions): Promise<BackendInfo> {
         `Choose the 'cpu' backend explicitly to run on pure JS (very slow for training).`,
     );
   }
-  const gpu = await tryWebgpu(false, notes);
+  const noDevice = missingGpuDevice();
+  const gpu = noDevice ?? (await tryWebgpu(false, notes));
   if (typeof gpu !== 'string') return gpu;
   notes.push(`webgpu: skipped, ${gpu}.`);
   await selectBackend('wasm');
   return wasmInfo;
+}
+
+/**
+ * On Linux a GPU shows up as a device node (/dev/dri/renderD*, /dev/nvidia*). Without one, Dawn
+ * can only find a software rasteriser and fills stderr with Vulkan warnings while it looks, so
+ * 'auto' does not ask it. Other systems have no such cheap check and always ask.
+ */
+function missingGpuDevice(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const has = (dir: string, pattern: RegExp) => {
+    try {
+      return fs.readdirSync(dir).some((f) => pattern.test(f));
+    } catch {
+      return false;
+    }
+  };
+  if (has('/dev/dri', /^renderD\d+$/) || has('/dev', /^nvidia\d+$/)) return undefined;
+  return 'no GPU device node (/dev/dri/renderD*, /dev/nvidia*) exists on this machine';
 }
 
 /** `tf.setBackend` reports failure as `false` (after logging); the engine wants an Error. */

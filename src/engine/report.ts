@@ -64,6 +64,13 @@ export interface BanSettings {
   seed: number;
   /** Noise strengths of the collapse sweep that scores the verdict. */
   sweepEps: number[];
+  /** Optimisation set: this fraction of the clean data, at least `minOptimisationImages`. */
+  optimisationFraction: number;
+  minOptimisationImages: number;
+  /** Evaluation set: this fraction of the clean data, disjoint from the optimisation set. */
+  evaluationFraction: number;
+  /** Evaluation images used at each sweep strength. */
+  sweepImages: number;
 }
 
 /** Predictions of one model configuration on the evaluation images. */
