@@ -152,6 +152,44 @@ def make_onnx():
     graph = helper.make_graph(nodes, "unsupported", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 4, 4])], [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path("onnx", "unsupported-erf.onnx"))
 
+    # Hand-built graphs for the forms torch.onnx.export does not write: opset-9 attributes
+    # (Clip min/max, Pad pads), auto_pad, MatMul + Add, a static Reshape, Gemm without transB.
+    # Their reference is onnxruntime at test time.
+    g = np.random.default_rng(9)
+    f32 = lambda *s: g.standard_normal(s).astype(np.float32).ravel().tolist()  # noqa: E731
+    init9 = [
+        helper.make_tensor("w1", TensorProto.FLOAT, [6, 3, 3, 3], f32(6, 3, 3, 3)),
+        helper.make_tensor("b1", TensorProto.FLOAT, [6], f32(6)),
+        helper.make_tensor("shape", TensorProto.INT64, [2], [0, -1]),
+        helper.make_tensor("w2", TensorProto.FLOAT, [6 * 5 * 5, 5], f32(150, 5)),
+        helper.make_tensor("b2", TensorProto.FLOAT, [5], f32(5)),
+    ]
+    nodes9 = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c"], name="conv_same", auto_pad="SAME_UPPER", strides=[2, 2], kernel_shape=[3, 3]),
+        helper.make_node("Clip", ["c"], ["r"], name="relu6", min=0.0, max=6.0),
+        helper.make_node("Pad", ["r"], ["p"], name="pad", pads=[0, 0, 1, 0, 0, 0, 0, 1], mode="constant", value=0.0),
+        helper.make_node("AveragePool", ["p"], ["a"], name="avg", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
+        helper.make_node("Reshape", ["a", "shape"], ["f"], name="reshape"),
+        helper.make_node("MatMul", ["f", "w2"], ["m"], name="matmul"),
+        helper.make_node("Add", ["m", "b2"], ["output"], name="bias"),
+    ]
+    graph = helper.make_graph(nodes9, "handmade9", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 16, 16])], [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 5])], init9)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)]), path("onnx", "handmade-opset9.onnx"))
+    init13 = [
+        helper.make_tensor("w1", TensorProto.FLOAT, [4, 3, 3, 3], f32(4, 3, 3, 3)),
+        helper.make_tensor("w2", TensorProto.FLOAT, [4, 3], f32(4, 3)),
+        helper.make_tensor("b2", TensorProto.FLOAT, [3], f32(3)),
+    ]
+    nodes13 = [
+        helper.make_node("Conv", ["input", "w1"], ["c"], name="conv_lower", auto_pad="SAME_LOWER", strides=[2, 2], kernel_shape=[3, 3]),
+        helper.make_node("HardSigmoid", ["c"], ["h"], name="hsig", alpha=0.3, beta=0.4),
+        helper.make_node("GlobalMaxPool", ["h"], ["g"], name="gmp"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "w2", "b2"], ["output"], name="gemm"),
+    ]
+    graph = helper.make_graph(nodes13, "handmade13", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 16, 16])], [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3])], init13)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path("onnx", "handmade-opset13.onnx"))
+
     # External data: weights in a file beside the model, and a copy that points outside its folder.
     small = seeded(ResNet([1], [4], num_classes=3), 5)
     with torch.no_grad():
@@ -215,6 +253,7 @@ def make_pytorch(x32):
             save_logits("pytorch/resnet18-w4-wrapped", "nchw-3x32x32", logits, f"torch {torch.__version__} torch.save({{'netC': DataParallel state_dict, ...}})")
             write_safetensors(model.state_dict(), path("safetensors", "resnet18-w4.safetensors"))
             save_logits("safetensors/resnet18-w4", "nchw-3x32x32", logits, f"torch {torch.__version__} weights, safetensors written per the format specification")
+    torch.manual_seed(0)
     tiny = TinyNet()
     torch.save(tiny.state_dict(), path("pytorch", "legacy-format.pt"), _use_new_zipfile_serialization=False)
     torch.save(tiny, path("pytorch", "whole-module.pt"))
@@ -339,10 +378,14 @@ def write_keras3(file, config, weights):
             group = h5.create_group(f"layers/{base}_{used[base]}" if used[base] else f"layers/{base}").create_group("vars")
             for i, value in enumerate(weights.get(layer["name"], [])):
                 group[str(i)] = value
+    # Fixed entry dates keep the archive identical from run to run.
     with zipfile.ZipFile(file, "w") as zf:
-        zf.writestr("metadata.json", json.dumps({"keras_version": "3.8.0", "date_saved": "2025-01-01@00:00:00"}))
-        zf.writestr("config.json", json.dumps(config))
-        zf.writestr("model.weights.h5", buf.getvalue())
+        for name, data in [
+            ("metadata.json", json.dumps({"keras_version": "3.8.0", "date_saved": "2025-01-01@00:00:00"}).encode()),
+            ("config.json", json.dumps(config).encode()),
+            ("model.weights.h5", buf.getvalue()),
+        ]:
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0)), data)
 
 
 def write_keras2_h5(file, weights):

@@ -115,3 +115,23 @@ test('a damaged ONNX file gives an InputError', async () => {
   fs.writeFileSync(file, fs.readFileSync(fixture('onnx/ops-opset13.onnx')).subarray(0, 2000));
   await assert.rejects(loadModel(file), (e: unknown) => e instanceof InputError && e.file === file);
 });
+
+for (const name of ['handmade-opset9', 'handmade-opset13']) {
+  test(`${name}.onnx (attribute forms, auto_pad, MatMul + Add, static Reshape, Gemm without transB) matches onnxruntime`, async () => {
+    const file = fixture(`onnx/${name}.onnx`);
+    const loaded = await loadModel(file);
+    if (name === 'handmade-opset9') {
+      const dense = loaded.graph.nodes.find((n) => n.op.kind === 'dense');
+      assert.equal(dense?.op.kind === 'dense' && dense.op.useBias, true, 'the Add is folded into the MatMul as its bias');
+    }
+    const input = tf.tensor4d(Float32Array.from({ length: 2 * 16 * 16 * 3 }, (_, i) => Math.sin(i * 0.37) * 2), [2, 16, 16, 3]);
+    const ours = irLogits(loaded, input);
+    const runtime = await runOrt(file, input);
+    assert.ok(maxAbsDiff(ours, runtime) < 1e-4, `${maxAbsDiff(ours, runtime)}`);
+    // These initializers hold float_data, which the writer turns into raw_data: same values, other bytes.
+    const [copy] = await writeModel(loaded, loaded.weights, path.join(tmpDir(), `${name}.onnx`));
+    assert.equal(sameWeights(loaded.weights, (await loadModel(copy)).weights), undefined);
+    assert.ok(maxAbsDiff(await runOrt(copy, input), runtime) === 0);
+    input.dispose();
+  });
+}
