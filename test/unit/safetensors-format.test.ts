@@ -45,3 +45,26 @@ test('a safetensors file whose offsets leave the file is refused', async () => {
   fs.writeFileSync(file, bytes);
   await assert.rejects(loadModel(file), (e: unknown) => e instanceof InputError && /outside the file's 16 data bytes/.test(e.message));
 });
+
+test('torchvision-style names (downsample.N, fc) and DataParallel prefixes map onto the CIFAR ResNet', async () => {
+  const bytes = fs.readFileSync(fixture('safetensors/resnet18-w4.safetensors'));
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+  const renamed: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(header)) {
+    renamed[key === '__metadata__' ? key : `module.${key.replace('.shortcut.', '.downsample.').replace(/^linear\./, 'fc.')}`] = value;
+  }
+  let json = JSON.stringify(renamed);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const out = Buffer.concat([Buffer.alloc(8), Buffer.from(json), bytes.subarray(8 + n)]);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  const file = path.join(tmpDir(), 'torchvision-names.safetensors');
+  fs.writeFileSync(file, out);
+  const loaded = await loadModel(file);
+  assert.ok(loaded.notes.some((note) => note.includes('resnet18')));
+  const ref = reference('safetensors/resnet18-w4');
+  assert.ok(maxAbsDiff(irLogits(loaded, ref.input), ref.logits) < 1e-4);
+  const [written] = await writeModel(loaded, loaded.weights, path.join(path.dirname(file), 'copy.safetensors'));
+  assert.equal(Buffer.compare(fs.readFileSync(written), out), 0, 'the original names are written back');
+  ref.input.dispose();
+});
