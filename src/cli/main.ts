@@ -5,6 +5,7 @@
  */
 import { CancelledError, InputError } from '../engine/errors';
 import { UsageError } from './args';
+import { CliIo, PROCESS_IO } from './io';
 import { EXIT } from './exit';
 import { SCAN_USAGE, scanCommand } from './commands/scan';
 import { EVAL_USAGE, evalCommand } from './commands/eval';
@@ -12,7 +13,7 @@ import { INFO_USAGE, infoCommand } from './commands/info';
 
 export { EXIT };
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
+const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; usage: string }> = {
   info: { run: infoCommand, usage: INFO_USAGE },
   eval: { run: evalCommand, usage: EVAL_USAGE },
   scan: { run: scanCommand, usage: SCAN_USAGE },
@@ -28,33 +29,33 @@ function usage(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliIo = PROCESS_IO): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    io.stdout.write(`${usage()}\n`);
     return name ? EXIT.ok : EXIT.badInput;
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`backdoor-scan: unknown command '${name}'\n\n${usage()}\n`);
+    io.stderr.write(`backdoor-scan: unknown command '${name}'\n\n${usage()}\n`);
     return EXIT.badInput;
   }
   try {
-    return await command.run(rest);
+    return await command.run(rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`backdoor-scan ${name}: ${e.message}\n\n${command.usage}\n`);
+      io.stderr.write(`backdoor-scan ${name}: ${e.message}\n\n${command.usage}\n`);
       return EXIT.badInput;
     }
     if (e instanceof InputError) {
-      process.stderr.write(`backdoor-scan: ${e.message}\n`);
+      io.stderr.write(`backdoor-scan: ${e.message}\n`);
       return EXIT.badInput;
     }
     if (e instanceof CancelledError) {
-      process.stderr.write('backdoor-scan: interrupted\n');
+      io.stderr.write('backdoor-scan: interrupted\n');
       return EXIT.interrupted;
     }
-    process.stderr.write(`backdoor-scan: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    io.stderr.write(`backdoor-scan: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT.internal;
   }
 }

@@ -4,6 +4,7 @@
  * per phase change and at most one line every few seconds.
  */
 import { ProgressEvent } from '../engine/progress';
+import { OutputStream } from './io';
 
 export class ProgressPrinter {
   private lastPhase = '';
@@ -12,7 +13,7 @@ export class ProgressPrinter {
   private readonly tty: boolean;
 
   constructor(
-    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly stream: OutputStream,
     private readonly quiet = false,
   ) {
     this.tty = Boolean(stream.isTTY);

@@ -5,6 +5,7 @@ import { evaluate } from '../../engine/eval';
 import { Network } from '../../engine/graph/executor';
 import { openData, openModel, preprocessingReport } from '../../engine/session';
 import { backendChoice, COMPUTE_OPTIONS, DATA_OPTIONS, outputFormat, parse, positiveInt, preprocessingOptions, requireOne, splitName, str } from '../args';
+import { CliIo } from '../io';
 import { ProgressPrinter } from '../progress';
 import { describeBackend, fields, int, pct, table } from '../text';
 
@@ -19,10 +20,10 @@ export const EVAL_USAGE = `backdoor-scan eval MODEL --data DATA [options]
   --backend B         auto|wasm|webgpu|tensorflow|cpu (default auto; env BACKDOOR_SCAN_BACKEND)
   --format text|json  output format (default text)`;
 
-export async function evalCommand(argv: string[]): Promise<number> {
+export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, { ...COMPUTE_OPTIONS, ...DATA_OPTIONS });
   if (values.help) {
-    process.stdout.write(`${EVAL_USAGE}\n`);
+    io.stdout.write(`${EVAL_USAGE}\n`);
     return 0;
   }
   const format = outputFormat(values, ['text', 'json'] as const);
@@ -35,7 +36,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const ds = data.dataset;
   const indices = limit && limit < ds.size ? subsetIndices(ds.size, limit, 0, { labels: ds.labels }) : Int32Array.from({ length: ds.size }, (_, i) => i);
 
-  const progress = new ProgressPrinter(process.stderr, Boolean(values.quiet));
+  const progress = new ProgressPrinter(io.stderr, Boolean(values.quiet));
   const net = new Network(model.loaded.graph, model.loaded.weights);
   const started = Date.now();
   const result = await evaluate(
@@ -60,7 +61,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       confusion: result.confusion,
       seconds,
     };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return 0;
   }
   const header = ['true \\ predicted', ...model.classes.map((c) => c.slice(0, 8))];
@@ -76,6 +77,6 @@ export async function evalCommand(argv: string[]): Promise<number> {
     '',
     table([header, ...result.confusion.map((row, i) => [`${model.classes[i]} ${pct(result.perClassAccuracy[i])}`, ...row.map(String)])]),
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

@@ -1,15 +1,16 @@
 /** `backdoor-scan info MODEL`: what the model is, as the scanner sees it. */
 import { openModel } from '../../engine/session';
+import { CliIo } from '../io';
 import { COMPUTE_OPTIONS, DATA_OPTIONS, outputFormat, parse, requireOne, str } from '../args';
 import { fields, int } from '../text';
 
 export const INFO_USAGE = `backdoor-scan info MODEL [--arch A] [--format text|json]
   Layers, parameters, input shape, BatchNorm layers and the default split point of a model.`;
 
-export async function infoCommand(argv: string[]): Promise<number> {
+export async function infoCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, { ...COMPUTE_OPTIONS, arch: DATA_OPTIONS.arch });
   if (values.help) {
-    process.stdout.write(`${INFO_USAGE}\n`);
+    io.stdout.write(`${INFO_USAGE}\n`);
     return 0;
   }
   const format = outputFormat(values, ['text', 'json'] as const);
@@ -17,7 +18,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const model = await openModel(modelPath, { arch: str(values, 'arch') });
   const s = model.summary;
   if (format === 'json') {
-    process.stdout.write(
+    io.stdout.write(
       `${JSON.stringify({ path: modelPath, format: model.loaded.format, sha256: model.sha256, classes: model.classes, notes: model.loaded.notes, ...s }, null, 2)}\n`,
     );
     return 0;
@@ -37,6 +38,6 @@ export async function infoCommand(argv: string[]): Promise<number> {
     '',
     ...s.layers.map((l) => `  ${l.name.padEnd(28)} ${l.kind.padEnd(16)} [${l.outputShape.join(', ')}]${l.params ? `  ${int(l.params)} params` : ''}`),
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  io.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

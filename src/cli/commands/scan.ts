@@ -5,6 +5,7 @@ import { BanSettings, ScanReport } from '../../engine/report';
 import { scanModel } from '../../engine/scan';
 import { backendChoice, COMPUTE_OPTIONS, DATA_OPTIONS, num, numberList, outputFormat, parse, positiveInt, preprocessingOptions, requireOne, splitName, str, UsageError } from '../args';
 import { EXIT } from '../exit';
+import { CliIo } from '../io';
 import { ProgressPrinter } from '../progress';
 import { toSarif } from '../sarif';
 import { formatScanText } from '../scan-text';
@@ -25,7 +26,7 @@ export const SCAN_USAGE = `backdoor-scan scan MODEL --data DATA [options]
   --mask-epochs N --batches N --batch-size N   BAN's 20 epochs x 20 batches of 128
   --backend B --arch A --split train|test --scale/--mean/--std   as for eval`;
 
-export async function scanCommand(argv: string[]): Promise<number> {
+export async function scanCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...COMPUTE_OPTIONS,
     ...DATA_OPTIONS,
@@ -43,7 +44,7 @@ export async function scanCommand(argv: string[]): Promise<number> {
     batches: { type: 'string' },
   });
   if (values.help) {
-    process.stdout.write(`${SCAN_USAGE}\n`);
+    io.stdout.write(`${SCAN_USAGE}\n`);
     return EXIT.ok;
   }
   const format = outputFormat(values, ['text', 'json', 'sarif'] as const);
@@ -64,7 +65,7 @@ export async function scanCommand(argv: string[]): Promise<number> {
   assign('batchesPerEpoch', positiveInt(values, 'batches'));
   assign('batchSize', positiveInt(values, 'batch-size'));
 
-  const progress = new ProgressPrinter(process.stderr, Boolean(values.quiet));
+  const progress = new ProgressPrinter(io.stderr, Boolean(values.quiet));
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
@@ -92,9 +93,9 @@ export async function scanCommand(argv: string[]): Promise<number> {
   const out = str(values, 'out');
   if (out) {
     fs.writeFileSync(out, text);
-    if (format !== 'text') process.stdout.write(formatScanText(report));
+    if (format !== 'text') io.stdout.write(formatScanText(report));
   } else {
-    process.stdout.write(text);
+    io.stdout.write(text);
   }
   return report.verdict.verdict === 'backdoored' ? EXIT.backdoor : EXIT.ok;
 }

@@ -1,0 +1,214 @@
+/**
+ * `npm run eval:zoo`: scans every model of the zoo with BAN and writes the detection table of
+ * docs/detection-zoo.md: per-model statistics, the verdict score against the training ground
+ * truth, the ROC of each candidate statistic, the chosen threshold and its error rates.
+ *
+ *   npm run eval:zoo                         # zoo/calibration (scripts/zoo-torch.py) + test/fixtures/models
+ *   npm run eval:zoo -- --faithful           # also scan with --faithful and compare
+ *   npm run eval:zoo -- --report-only        # rebuild the table from the saved scans
+ *
+ * Scans are saved under zoo/results/ (one JSON per model and mode) and reused when the model
+ * file and the settings have not changed, so an interrupted run resumes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { collapseScore, DEFAULT_CALIBRATION } from '../src/engine/detect/verdict';
+import { DEFAULT_BAN_SETTINGS } from '../src/engine/detect/ban';
+import { BanStatistics, ScanReport } from '../src/engine/report';
+import { scanModel } from '../src/engine/scan';
+import { fileSha256 } from '../src/engine/session';
+
+const ROOT = path.resolve(__dirname, '..');
+const DATA = path.resolve(ROOT, '../shared/datasets/cifar10/cifar10-test.zip');
+
+interface ZooEntry {
+  name: string;
+  dir: string;
+  modelPath: string;
+  backdoored: boolean;
+  target?: number;
+  attack?: string;
+  arch: string;
+  trainedWith: string;
+  cleanAccuracy: number;
+  attackSuccessRate?: number;
+}
+
+/** Every folder with a training record and a model file is a zoo entry. */
+function findModels(roots: string[]): ZooEntry[] {
+  const out: ZooEntry[] = [];
+  for (const root of roots) {
+    if (!fs.existsSync(root)) continue;
+    for (const name of fs.readdirSync(root).sort()) {
+      const dir = path.join(root, name);
+      const recordPath = ['training.json', 'training-record.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+      const modelPath = ['model.onnx', 'model.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+      if (!recordPath || !modelPath) continue;
+      const r = JSON.parse(fs.readFileSync(recordPath, 'utf8'));
+      const attack = r.recipe?.attack ?? r.attack;
+      out.push({
+        name,
+        dir,
+        modelPath,
+        backdoored: Boolean(r.backdoored ?? attack),
+        target: r.target ?? undefined,
+        attack: typeof attack === 'string' ? attack : undefined,
+        arch: r.recipe?.arch ?? r.arch ?? '?',
+        trainedWith: r.trainedWith ?? '?',
+        cleanAccuracy: r.cleanAccuracy ?? r.clean_accuracy ?? NaN,
+        attackSuccessRate: r.attackSuccessRate ?? r.asr ?? undefined,
+      });
+    }
+  }
+  return out;
+}
+
+type Saved = Omit<ScanReport, 'evidence'> & { evidence?: undefined };
+
+async function scanCached(entry: ZooEntry, faithful: boolean, outDir: string): Promise<Saved> {
+  const file = path.join(outDir, `${entry.name}${faithful ? '.faithful' : ''}.json`);
+  const sha = fileSha256(entry.modelPath);
+  const settings = { ...DEFAULT_BAN_SETTINGS, faithful };
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Saved;
+    if (saved.model.sha256 === sha && JSON.stringify(saved.settings) === JSON.stringify(settings)) return saved;
+  }
+  const started = Date.now();
+  const report = await scanModel({ modelPath: entry.modelPath, dataPath: DATA, settings });
+  const { evidence: _evidence, ...rest } = report;
+  void _evidence;
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(rest, null, 1)}\n`);
+  process.stderr.write(`${entry.name}${faithful ? ' (faithful)' : ''}: ${report.verdict.verdict} score ${report.verdict.score.toFixed(3)} target ${report.verdict.targetLabel} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  return rest;
+}
+
+/** Candidate statistics for the verdict, each oriented so that higher means "backdoored". */
+const CANDIDATES: { name: string; describe: string; value: (s: BanStatistics) => number }[] = [
+  { name: 'collapse score', describe: 'mean dominant rate of the noisy model over the sweep, counted where noisy and negative-mask collapses agree on the label (the verdict score)', value: (s) => collapseScore(s).score },
+  { name: 'neg-mask dominant rate ε=0.3', describe: "the official target-label statistic: share of clean images g((1-m)·f_δ(x)) sends to its dominant label", value: (s) => s.negativeMask.dominantRate },
+  { name: 'noisy dominant rate ε=0.3', describe: 'share of clean images the noisy model (no mask) sends to its dominant label', value: (s) => s.noisy.dominantRate },
+  { name: '1 - neg-mask accuracy', describe: "the unused `--acc-threshold` of the authors' code reads acc_neg < 0.25 as backdoored", value: (s) => 1 - s.negativeMask.accuracy },
+  { name: 'noisy dominant rate at smallest ε', describe: 'collapse of the noisy model at the weakest noise of the sweep', value: (s) => [...s.sweep].sort((a, b) => a.eps - b.eps)[0]?.noisy.dominantRate ?? NaN },
+];
+
+interface RocPoint {
+  threshold: number;
+  tpr: number;
+  fpr: number;
+}
+
+function roc(scores: { score: number; positive: boolean }[]): { auc: number; points: RocPoint[]; best: RocPoint & { accuracy: number } } {
+  const thresholds = [...new Set(scores.map((s) => s.score))].sort((a, b) => b - a);
+  const P = scores.filter((s) => s.positive).length;
+  const N = scores.length - P;
+  const points: RocPoint[] = [{ threshold: Infinity, tpr: 0, fpr: 0 }];
+  let best = { threshold: Infinity, tpr: 0, fpr: 0, accuracy: N / scores.length };
+  for (const t of thresholds) {
+    const tp = scores.filter((s) => s.positive && s.score >= t).length;
+    const fp = scores.filter((s) => !s.positive && s.score >= t).length;
+    const point = { threshold: t, tpr: P ? tp / P : 0, fpr: N ? fp / N : 0 };
+    points.push(point);
+    const accuracy = (tp + (N - fp)) / scores.length;
+    if (accuracy > best.accuracy) best = { ...point, accuracy };
+  }
+  let auc = 0;
+  for (let i = 1; i < points.length; i++) auc += (points[i].fpr - points[i - 1].fpr) * (points[i].tpr + points[i - 1].tpr) / 2;
+  return { auc, points, best };
+}
+
+function pct(x: number | undefined): string {
+  return x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`;
+}
+
+function writeTable(entries: ZooEntry[], scans: Map<string, Saved>, faithful: Map<string, Saved>, outFile: string): void {
+  const rows = entries.filter((e) => scans.has(e.name));
+  const lines: string[] = [];
+  const cal = DEFAULT_CALIBRATION;
+  lines.push('# Detection on the zoo (generated by `npm run eval:zoo`; do not edit)', '');
+  lines.push(`Data: CIFAR-10 test set (${DATA.replace(path.resolve(ROOT, '..') + '/', '../')}); BAN defaults (ε ${DEFAULT_BAN_SETTINGS.eps}, ${DEFAULT_BAN_SETTINGS.steps} steps, λ ${DEFAULT_BAN_SETTINGS.lambda}, sweep ε ${DEFAULT_BAN_SETTINGS.sweepEps.join(', ')}, seed 0). Threshold ${cal.threshold}, inconclusive band ${cal.inconclusiveBand.join('–')}.`, '');
+  lines.push('| model | trained with | attack | clean acc | ASR | true target | verdict | score | found target | neg-mask rate (label) | noisy rate (label) | sweep dominant rates (noisy) | scan time |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  let correctVerdicts = 0;
+  let targetRight = 0;
+  let flaggedBackdoored = 0;
+  let inconclusive = 0;
+  for (const e of rows) {
+    const r = scans.get(e.name) as Saved;
+    const v = r.verdict;
+    const s = r.statistics;
+    const right = (v.verdict === 'backdoored') === e.backdoored && v.verdict !== 'inconclusive';
+    if (right) correctVerdicts++;
+    if (v.verdict === 'inconclusive') inconclusive++;
+    if (e.backdoored && v.verdict === 'backdoored') {
+      flaggedBackdoored++;
+      if (v.targetLabel === e.target) targetRight++;
+    }
+    const seconds = r.timings.reduce((a, t) => a + t.seconds, 0);
+    lines.push(
+      `| ${e.name} | ${e.trainedWith.startsWith('PyTorch') ? 'PyTorch' : 'engine'} | ${e.attack ?? 'none'} | ${pct(e.cleanAccuracy)} | ${pct(e.attackSuccessRate)} | ${e.target ?? '–'} | ${right ? '' : '**'}${v.verdict}${right ? '' : '**'} | ${v.score.toFixed(3)} | ${v.targetLabel} | ${pct(s.negativeMask.dominantRate)} (${s.negativeMask.dominantClass}) | ${pct(s.noisy.dominantRate)} (${s.noisy.dominantClass}) | ${s.sweep.map((p) => `${p.eps}: ${pct(p.noisy.dominantRate)} (${p.noisy.dominantClass})`).join(', ')} | ${seconds.toFixed(0)} s |`,
+    );
+  }
+  const positives = rows.filter((e) => e.backdoored).length;
+  lines.push('');
+  lines.push(`**Detection success rate** (backdoored flagged + clean passed, over all ${rows.length} models): ${correctVerdicts}/${rows.length} = ${pct(correctVerdicts / Math.max(rows.length, 1))}; inconclusive: ${inconclusive}.`);
+  lines.push(`**Target label right** on ${targetRight}/${flaggedBackdoored} flagged backdoored models (${pct(targetRight / Math.max(flaggedBackdoored, 1))}); backdoored models: ${positives}, clean: ${rows.length - positives}.`);
+  const fp = rows.filter((e) => !e.backdoored && scans.get(e.name)?.verdict.verdict === 'backdoored').length;
+  const fn = rows.filter((e) => e.backdoored && scans.get(e.name)?.verdict.verdict === 'clean').length;
+  lines.push(`False positive rate: ${fp}/${rows.length - positives} = ${pct(fp / Math.max(rows.length - positives, 1))}; false negative rate: ${fn}/${positives} = ${pct(fn / Math.max(positives, 1))}.`, '');
+
+  lines.push('## Candidate statistics', '', 'Area under the ROC curve of each statistic over the zoo, and the threshold with the best accuracy:', '');
+  lines.push('| statistic | what it is | AUC | best threshold | TPR | FPR | accuracy |', '|---|---|---|---|---|---|---|');
+  for (const c of CANDIDATES) {
+    const r = roc(rows.map((e) => ({ score: c.value((scans.get(e.name) as Saved).statistics), positive: e.backdoored })));
+    lines.push(`| ${c.name} | ${c.describe} | ${r.auc.toFixed(3)} | ${r.best.threshold.toFixed(3)} | ${pct(r.best.tpr)} | ${pct(r.best.fpr)} | ${pct(r.best.accuracy)} |`);
+  }
+  const main = roc(rows.map((e) => ({ score: collapseScore((scans.get(e.name) as Saved).statistics).score, positive: e.backdoored })));
+  lines.push('', '## ROC of the verdict score', '', '| threshold | TPR | FPR |', '|---|---|---|', ...main.points.map((p) => `| ${Number.isFinite(p.threshold) ? p.threshold.toFixed(3) : '∞'} | ${pct(p.tpr)} | ${pct(p.fpr)} |`));
+
+  if (faithful.size > 0) {
+    lines.push('', '## Default vs `--faithful`', '', 'The default skips work the result does not depend on; `--faithful` replays the authors\' sequence of passes (weight gradients, all noise batches).', '');
+    lines.push('| model | verdict (default / faithful) | target | score | neg-mask rate | noisy rate | time default / faithful |', '|---|---|---|---|---|---|---|');
+    let same = 0;
+    for (const e of rows) {
+      const a = scans.get(e.name) as Saved;
+      const b = faithful.get(e.name);
+      if (!b) continue;
+      const agree = a.verdict.verdict === b.verdict.verdict && a.verdict.targetLabel === b.verdict.targetLabel;
+      if (agree) same++;
+      const ta = a.timings.reduce((x, t) => x + t.seconds, 0);
+      const tb = b.timings.reduce((x, t) => x + t.seconds, 0);
+      lines.push(`| ${e.name} | ${a.verdict.verdict} / ${b.verdict.verdict} | ${a.verdict.targetLabel} / ${b.verdict.targetLabel} | ${a.verdict.score.toFixed(3)} / ${b.verdict.score.toFixed(3)} | ${pct(a.statistics.negativeMask.dominantRate)} / ${pct(b.statistics.negativeMask.dominantRate)} | ${pct(a.statistics.noisy.dominantRate)} / ${pct(b.statistics.noisy.dominantRate)} | ${ta.toFixed(0)} s / ${tb.toFixed(0)} s |`);
+    }
+    lines.push('', `Same verdict and target on ${same}/${faithful.size} models.`);
+  }
+  fs.writeFileSync(outFile, `${lines.join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { faithful: { type: 'boolean', default: false }, 'report-only': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } } });
+  const outDir = path.resolve(values.out ?? path.join(ROOT, 'zoo/results'));
+  const only = values.only?.split(',');
+  const entries = findModels([path.join(ROOT, 'zoo/calibration'), path.join(ROOT, 'test/fixtures/models')]).filter((e) => !only || only.includes(e.name));
+  const scans = new Map<string, Saved>();
+  const faithful = new Map<string, Saved>();
+  for (const e of entries) {
+    const file = path.join(outDir, `${e.name}.json`);
+    if (values['report-only']) {
+      if (fs.existsSync(file)) scans.set(e.name, JSON.parse(fs.readFileSync(file, 'utf8')));
+      const ff = path.join(outDir, `${e.name}.faithful.json`);
+      if (fs.existsSync(ff)) faithful.set(e.name, JSON.parse(fs.readFileSync(ff, 'utf8')));
+      continue;
+    }
+    scans.set(e.name, await scanCached(e, false, outDir));
+    if (values.faithful) faithful.set(e.name, await scanCached(e, true, outDir));
+  }
+  writeTable(entries, scans, faithful, path.join(ROOT, 'docs/detection-zoo.md'));
+  process.stderr.write(`wrote docs/detection-zoo.md (${scans.size} models)\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`eval-zoo: ${(e as Error).stack ?? e}\n`);
+  process.exitCode = 1;
+});
