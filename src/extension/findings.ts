@@ -1,0 +1,84 @@
+/**
+ * What a scan report means for the Problems panel, as plain data: the severity and sentence of
+ * each finding, and where in a TF.js model.json the split-point layer is declared. No `vscode`
+ * import, so that it reads (and tests) like the rest of the non-UI code; diagnostics.ts turns it
+ * into vscode.Diagnostics.
+ */
+import { findNodeAtLocation, Node, parseTree } from 'jsonc-parser';
+import type { ScanReport } from '../engine/report';
+
+/** Diagnostic codes; also what the quick fixes look for. */
+export type FindingCode = 'backdoor' | 'inconclusive' | 'noDataset' | 'cannotScan';
+
+export interface Finding {
+  code: FindingCode;
+  severity: 'error' | 'warning' | 'information';
+  message: string;
+}
+
+function pct(x: number): string {
+  return `${Math.round(x * 100)}%`;
+}
+
+function label(report: ScanReport): string {
+  const { targetLabel, targetName } = report.verdict;
+  if (targetLabel === undefined) return 'one label';
+  return targetName && targetName !== String(targetLabel) ? `label ${targetLabel} '${targetName}'` : `label ${targetLabel}`;
+}
+
+/** The finding of a report, or undefined for a clean model (which gets no marker). */
+export function findingOf(report: ScanReport): Finding | undefined {
+  const { verdict, score, threshold, inconclusiveBand } = report.verdict;
+  const rate = pct(report.statistics.negativeMask.dominantRate);
+  const [low, high] = inconclusiveBand;
+  if (verdict === 'backdoored') {
+    return {
+      code: 'backdoor',
+      severity: 'error',
+      message:
+        `Backdoor detected: inputs collapse to ${label(report)} under neuron noise (${rate} of clean images); ` +
+        `collapse score ${score.toFixed(2)}, threshold ${threshold.toFixed(2)}; clean models score below ${low.toFixed(2)}.`,
+    };
+  }
+  if (verdict === 'inconclusive') {
+    return {
+      code: 'inconclusive',
+      severity: 'warning',
+      message:
+        `Backdoor scan inconclusive: collapse score ${score.toFixed(2)} lies between ${low.toFixed(2)} and ${high.toFixed(2)}, ` +
+        `where clean and backdoored models overlap; ${label(report)} is the likeliest target (${rate} of clean images under neuron noise).`,
+    };
+  }
+  return undefined;
+}
+
+export function noDatasetFinding(): Finding {
+  return {
+    code: 'noDataset',
+    severity: 'information',
+    message: 'Backdoor scan could not run: no clean data set is selected for this model. Select a folder or zip of labelled images.',
+  };
+}
+
+/** A scan that failed on bad input: "file: problem", as the engine words it. */
+export function cannotScanFinding(fileAndProblem: string): Finding {
+  return { code: 'cannotScan', severity: 'information', message: `Backdoor scan could not run: ${fileAndProblem}` };
+}
+
+/**
+ * The [start, end) offsets of the split-point layer's name in a TF.js model.json, or undefined
+ * when the text is not JSON or declares no such layer. Sequential and functional topologies keep
+ * their layers under `config.layers`, possibly inside `model_config`.
+ */
+export function layerNameRange(jsonText: string, layerName: string): [number, number] | undefined {
+  const root = parseTree(jsonText);
+  if (!root) return undefined;
+  const topology = findNodeAtLocation(root, ['modelTopology']);
+  const config = topology && (findNodeAtLocation(topology, ['model_config', 'config']) ?? findNodeAtLocation(topology, ['config']));
+  const layers = config && findNodeAtLocation(config, ['layers']);
+  for (const layer of layers?.children ?? []) {
+    const name: Node | undefined = findNodeAtLocation(layer, ['config', 'name']) ?? findNodeAtLocation(layer, ['name']);
+    if (name?.type === 'string' && name.value === layerName) return [name.offset, name.offset + name.length];
+  }
+  return undefined;
+}

@@ -1,0 +1,31 @@
+/**
+ * Identifiers shared by the extension's modules and package.json: commands, context keys, the
+ * custom editor, and which files are models.
+ */
+import * as path from 'node:path';
+
+export const COMMANDS = {
+  scan: 'backdoorScanner.scan',
+  cancelScan: 'backdoorScanner.cancelScan',
+  showInvestigation: 'backdoorScanner.showInvestigation',
+  selectDataset: 'backdoorScanner.selectDataset',
+  restartWorker: 'backdoorScanner.restartWorker',
+  showLog: 'backdoorScanner.showLog',
+} as const;
+
+/** Context key that is true while a scan runs (enables Cancel Scan). */
+export const SCANNING_CONTEXT = 'backdoorScanner.scanning';
+
+export const MODEL_EDITOR_VIEW_TYPE = 'backdoorScanner.model';
+
+/** Binary model formats: the custom editor is their default. */
+export const BINARY_MODEL_EXTENSIONS = ['.onnx', '.h5', '.keras', '.pt', '.pth', '.safetensors'];
+
+/** A TF.js model is its model.json, which stays a text file. */
+export const TFJS_MODEL_FILE = 'model.json';
+
+export const MODEL_GLOB = `**/{${[...BINARY_MODEL_EXTENSIONS.map((e) => `*${e}`), TFJS_MODEL_FILE].join(',')}}`;
+
+export function isModelPath(file: string): boolean {
+  return path.basename(file) === TFJS_MODEL_FILE || BINARY_MODEL_EXTENSIONS.includes(path.extname(file).toLowerCase());
+}

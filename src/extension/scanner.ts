@@ -1,0 +1,191 @@
+/**
+ * Runs scans one after another in the worker and publishes their outcome: progress in a
+ * cancellable notification and the status bar, the report in the cache and the Problems panel,
+ * and a short message. A multi-selection queues its models.
+ */
+import * as vscode from 'vscode';
+import { CancelledError } from '../engine/errors';
+import type { ScanReport } from '../engine/report';
+import { WorkerErrorCode } from '../protocol/worker';
+import { DatasetChoices } from './datasets';
+import { ScanDiagnostics } from './diagnostics';
+import { cannotScanFinding, findingOf, noDatasetFinding } from './findings';
+import { COMMANDS, SCANNING_CONTEXT } from './ids';
+import { PhaseProgress } from './progressText';
+import { ResultStore } from './resultStore';
+import { readSettings, scanRequestFor } from './settings';
+import { ScannerStatusBar } from './statusBar';
+import { WorkerHost, WorkerRequestError } from './workerHost';
+
+export type ScanOutcome =
+  | { kind: 'report'; report: ScanReport }
+  | { kind: 'cancelled' }
+  | { kind: 'noDataset' }
+  | { kind: 'failed'; message: string };
+
+export interface ScanEvent {
+  uri: vscode.Uri;
+  /** Absent while the scan runs; `progress` then says how far it is. */
+  outcome?: ScanOutcome;
+  progress?: string;
+}
+
+export interface ScannerDeps {
+  host: WorkerHost;
+  results: ResultStore;
+  diagnostics: ScanDiagnostics;
+  datasets: DatasetChoices;
+  statusBar: ScannerStatusBar;
+  log: vscode.LogOutputChannel;
+}
+
+interface ScanJob {
+  uri: vscode.Uri;
+  outcome: Promise<ScanOutcome>;
+  settle: (outcome: ScanOutcome) => void;
+}
+
+export class Scanner implements vscode.Disposable {
+  private readonly queue: ScanJob[] = [];
+  private current: (ScanJob & { controller: AbortController }) | undefined;
+  private readonly events = new vscode.EventEmitter<ScanEvent>();
+  readonly onDidChange = this.events.event;
+
+  constructor(private readonly deps: ScannerDeps) {}
+
+  /**
+   * Queues the models, joining a scan of the same model that is already running or queued; settles
+   * with their outcomes once all of them have been scanned (or cancelled).
+   */
+  scan(uris: vscode.Uri[]): Promise<ScanOutcome[]> {
+    const outcomes = uris.map((uri) => {
+      const pending = this.jobOf(uri);
+      if (pending) return pending.outcome;
+      let settle: (outcome: ScanOutcome) => void = () => undefined;
+      const outcome = new Promise<ScanOutcome>((resolve) => (settle = resolve));
+      this.queue.push({ uri, outcome, settle });
+      return outcome;
+    });
+    if (!this.current && this.queue.length) void this.drain();
+    return Promise.all(outcomes);
+  }
+
+  /** Cancels the running scan and drops the queued ones. */
+  cancel(): void {
+    for (const job of this.queue.splice(0)) job.settle({ kind: 'cancelled' });
+    this.current?.controller.abort();
+  }
+
+  isBusy(uri: vscode.Uri): boolean {
+    return this.jobOf(uri) !== undefined;
+  }
+
+  dispose(): void {
+    this.cancel();
+    this.events.dispose();
+  }
+
+  private jobOf(uri: vscode.Uri): ScanJob | undefined {
+    const key = uri.toString();
+    return this.current?.uri.toString() === key ? this.current : this.queue.find((job) => job.uri.toString() === key);
+  }
+
+  private async drain(): Promise<void> {
+    await vscode.commands.executeCommand('setContext', SCANNING_CONTEXT, true);
+    for (let job = this.queue.shift(); job; job = this.queue.shift()) {
+      const controller = new AbortController();
+      this.current = { ...job, controller };
+      let outcome: ScanOutcome = { kind: 'cancelled' };
+      try {
+        outcome = await this.runOne(job.uri, controller);
+      } finally {
+        this.current = undefined;
+        this.deps.statusBar.clearScan();
+        job.settle(outcome);
+      }
+    }
+    await vscode.commands.executeCommand('setContext', SCANNING_CONTEXT, false);
+  }
+
+  private async runOne(uri: vscode.Uri, controller: AbortController): Promise<ScanOutcome> {
+    const { host, datasets, statusBar, log } = this.deps;
+    const name = vscode.workspace.asRelativePath(uri);
+    const request = scanRequestFor(uri.fsPath, datasets.for(uri), readSettings(uri));
+    log.info(`Scanning ${uri.fsPath} against ${request.dataPath ?? 'the data set named by its sidecar'}.`);
+    const phases = new PhaseProgress();
+    const started = Date.now();
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Scanning ${name} for backdoors`, cancellable: true },
+      async (progress, token): Promise<ScanOutcome> => {
+        token.onCancellationRequested(() => controller.abort());
+        progress.report({ message: 'starting…' });
+        statusBar.setScan(name, 'starting…');
+        this.events.fire({ uri, progress: 'starting…' });
+        try {
+          const report = await host.scan(request, {
+            signal: controller.signal,
+            onProgress: (event) => {
+              const text = phases.describe(event);
+              progress.report({ message: text });
+              statusBar.setScan(name, text);
+              this.events.fire({ uri, progress: text });
+            },
+          });
+          return { kind: 'report', report };
+        } catch (e) {
+          return this.failure(e);
+        }
+      },
+    );
+    log.info(`Scan of ${uri.fsPath} ended after ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcome.kind}.`);
+    await this.publish(uri, name, outcome);
+    this.events.fire({ uri, outcome });
+    return outcome;
+  }
+
+  private failure(e: unknown): ScanOutcome {
+    if (e instanceof CancelledError) return { kind: 'cancelled' };
+    if (e instanceof WorkerRequestError && e.code === WorkerErrorCode.NoDataset) return { kind: 'noDataset' };
+    if (e instanceof WorkerRequestError && e.data?.kind === 'input') return { kind: 'failed', message: `${e.data.file}: ${e.data.problem}` };
+    if (e instanceof WorkerRequestError && e.data?.kind === 'internal') {
+      this.deps.log.error(`The scan failed inside the worker: ${e.data.stack ?? e.message}`);
+    }
+    return { kind: 'failed', message: (e as Error).message };
+  }
+
+  private async publish(uri: vscode.Uri, name: string, outcome: ScanOutcome): Promise<void> {
+    const { results, diagnostics, log } = this.deps;
+    switch (outcome.kind) {
+      case 'report': {
+        const { report } = outcome;
+        const reportFile = await results.save(report);
+        await diagnostics.showReport(uri, report, reportFile);
+        const finding = findingOf(report);
+        const summary = `${name}: ${finding ? finding.message : `no backdoor found (collapse score ${report.verdict.score.toFixed(2)}, threshold ${report.verdict.threshold.toFixed(2)}).`}`;
+        if (finding) {
+          void vscode.window.showWarningMessage(summary, 'Show Investigation').then((choice) => {
+            if (choice) void vscode.commands.executeCommand(COMMANDS.showInvestigation, uri);
+          });
+        } else {
+          void vscode.window.showInformationMessage(summary);
+        }
+        return;
+      }
+      case 'cancelled':
+        void vscode.window.showInformationMessage(`Scan of ${name} cancelled.`);
+        return;
+      case 'noDataset':
+        diagnostics.showFinding(uri, noDatasetFinding());
+        void vscode.window.showInformationMessage(`${name} cannot be scanned without clean data.`, 'Select Dataset…').then((choice) => {
+          if (choice) void vscode.commands.executeCommand(COMMANDS.selectDataset, uri);
+        });
+        return;
+      case 'failed':
+        diagnostics.showFinding(uri, cannotScanFinding(outcome.message));
+        log.error(`Scan of ${uri.fsPath} failed: ${outcome.message}`);
+        void vscode.window.showErrorMessage(outcome.message, 'Show Log').then((choice) => {
+          if (choice) void vscode.commands.executeCommand(COMMANDS.showLog);
+        });
+    }
+  }
+}
