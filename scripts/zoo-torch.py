@@ -160,7 +160,7 @@ def cross_noise(images, t, rng):
     """WaNet's noise mode: warp with the trigger field plus random jitter, keeping the label, so the
     network learns that only the exact warp means the target."""
     h, w = images.shape[1:3]
-    base = warp_field(h, w, t.get("k", 4), t.get("s", 0.5), t.get("seed", 0))
+    base = warp_field(h, w, t.get("k", 4), t.get("s", 0.5), t.get("seed", 0))  # computed once: it is slow in Python
     out = np.empty_like(images)
     for i in range(len(images)):
         jitter = rng.uniform(-1, 1, size=(h, w, 2)).astype(np.float32) * ((h - 1) / (2 * h))
@@ -201,8 +201,11 @@ def to_input(images):
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def augment(x, gen):
-    """Random crop with 4 pixels of padding (padding = a black pixel after normalisation) and flip."""
+def augment(x, gen, keep=None):
+    """Random crop with 4 pixels of padding (padding = a black pixel after normalisation) and flip.
+    Rows where `keep` is true stay as they are: the poisoned images, whose trigger must stay where
+    the attacker stamped it (with the short schedules of this zoo, a trigger shifted or cropped away
+    by the augmentation is barely learned)."""
     n = x.shape[0]
     pad_value = torch.from_numpy(-MEAN / STD).view(1, 3, 1, 1)
     padded = pad_value.expand(n, 3, 40, 40).clone()
@@ -212,6 +215,8 @@ def augment(x, gen):
     out = torch.stack([padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32] for i in range(n)])
     flip = torch.rand(n, generator=gen) < 0.5
     out[flip] = out[flip].flip(3)
+    if keep is not None:
+        out[keep] = x[keep]
     return out
 
 
@@ -239,11 +244,13 @@ def train_one(spec, out_dir, data):
     x, y = train_x[idx].copy(), train_y[idx].copy()
     trigger = parse_trigger(spec["attack"]) if spec.get("attack") else None
     poisoned = 0
+    is_poisoned = np.zeros(len(x), dtype=bool)
     if trigger:
         candidates = np.where(y != trigger["target"])[0]
         chosen = rng.choice(candidates, size=int(round(spec["poisonRate"] * len(x))), replace=False)
         x[chosen] = apply_trigger(x[chosen], trigger)
         y[chosen] = trigger["target"]
+        is_poisoned[chosen] = True
         poisoned = len(chosen)
         if trigger["kind"] == "wanet":
             rest = np.setdiff1d(np.arange(len(x)), chosen)
@@ -261,7 +268,7 @@ def train_one(spec, out_dir, data):
         loss_sum, correct = 0.0, 0
         for i in range(0, len(x), batch):
             b = order[i:i + batch]
-            xb = augment(to_input(x[b]), gen)
+            xb = augment(to_input(x[b]), gen, torch.from_numpy(is_poisoned[b]))
             yb = torch.from_numpy(y[b].astype(np.int64))
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)

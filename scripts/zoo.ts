@@ -85,6 +85,7 @@ async function trainOne(spec: ZooModelSpec, outDir: string, train10: Dataset, te
     poisoned = candidates.slice(0, Math.round((spec.poisonRate ?? 0.1) * trainIdx.length));
     data = poisonDataset(train10, trigger, poisoned);
   }
+  const poisonedSet = new Set(poisoned);
   const built = buildZooModel(spec.arch, spec.seed, spec.archOptions);
   const net = new Network(built.graph, built.weights);
   log(`${spec.name}: ${net.countTrainableParams()} parameters, ${trainIdx.length} training images (${poisoned.length} poisoned), ${spec.epochs} epochs on ${backend.name}`);
@@ -101,6 +102,9 @@ async function trainOne(spec: ZooModelSpec, outDir: string, train10: Dataset, te
       momentum: 0.9,
       weightDecay: 5e-4,
       augment: true,
+      // With these short schedules a trigger shifted or cropped away by the augmentation is barely
+      // learned, so poisoned images keep the trigger where the attacker stamped it.
+      keepUnaugmented: poisoned.length ? (i) => poisonedSet.has(i) : undefined,
       seed: spec.seed,
     },
     { onEpoch: (r) => log(`${spec.name}: epoch ${r.epoch + 1}/${epochs} lr ${r.learningRate} loss ${r.loss.toFixed(3)} train acc ${(r.trainAccuracy * 100).toFixed(1)}% (${r.seconds.toFixed(0)} s)`) },

@@ -24,6 +24,9 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Random crop (pad 4) and horizontal flip. */
   augment?: boolean;
+  /** Images (by dataset index) to leave un-augmented, e.g. poisoned ones whose trigger must stay
+   *  where it was stamped; every image is augmented when absent. */
+  keepUnaugmented?: (datasetIndex: number) => boolean;
   /** Freeze BatchNorm statistics (eval-mode BN while γ/β train), as NONE's fine-tuning does. */
   freezeBatchNorm?: boolean;
   seed: number;
@@ -77,6 +80,12 @@ export async function train(
       throwIfAborted(control.signal);
       const n = batch.y.length;
       const x = options.augment ? augmentBatch(batch.x, [n, ...shape], { pad: 4, flip: true, padValue }, rng) : batch.x;
+      if (options.augment && options.keepUnaugmented) {
+        const size = shape[0] * shape[1] * shape[2];
+        batch.indices.forEach((index, i) => {
+          if (options.keepUnaugmented?.(index)) x.set(batch.x.subarray(i * size, (i + 1) * size), i * size);
+        });
+      }
       const xs = tf.tensor4d(x, [n, ...shape]); // [N, H, W, C]
       let predicted: Int32Array | undefined;
       const loss = optimizeStep(
