@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as ort from 'onnxruntime-node';
-import { loadModel } from '../../src/engine/formats';
-import { irLogits, maxAbsDiff } from './format-fixtures';
+import { loadModel, writeModel } from '../../src/engine/formats';
+import { irLogits, maxAbsDiff, sameWeights, tmpDir } from './format-fixtures';
 
 // The BadNets CIFAR-10 ResNet that scripts/train-badnets-resnet.py trained once with PyTorch and
 // exported both ways; the BAN scan of it runs elsewhere. Here: both files load into the same model.
@@ -31,15 +31,46 @@ test('the BadNets ResNet as .onnx and as .pt loads into identical weights and lo
   const a = irLogits(fromOnnx, input);
   const b = irLogits(fromPt, input);
   assert.ok(maxAbsDiff(a, b) < 1e-5, `${maxAbsDiff(a, b)}`);
-  const session = await ort.InferenceSession.create(path.join(DIR, 'model.onnx'));
-  const nchw = tf.transpose(input, [0, 3, 1, 2]);
-  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', nchw.dataSync() as Float32Array, nchw.shape) });
-  const flat = result[session.outputNames[0]].data as Float32Array;
-  const runtime = a.map((row, i) => Array.from(flat.subarray(i * row.length, (i + 1) * row.length)));
+  const runtime = await runOrt(path.join(DIR, 'model.onnx'), input);
   assert.ok(maxAbsDiff(a, runtime) < 1e-4, `${maxAbsDiff(a, runtime)}`);
-  await session.release();
   input.dispose();
+});
+
+async function runOrt(file: string, nhwc: tf.Tensor4D): Promise<number[][]> {
+  const session = await ort.InferenceSession.create(file);
+  const nchw = tf.transpose(nhwc, [0, 3, 1, 2]);
+  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', nchw.dataSync() as Float32Array, nchw.shape) });
   nchw.dispose();
+  const out = result[session.outputNames[0]];
+  const [n, k] = out.dims as number[];
+  const flat = out.data as Float32Array;
+  await session.release();
+  return Array.from({ length: n }, (_, i) => Array.from(flat.subarray(i * k, (i + 1) * k)));
+}
+
+test('tied ONNX initializers (an exporter-de-duplicated BatchNorm shift) are written back untied when a repair splits them', async () => {
+  const file = path.join(DIR, 'model.onnx');
+  const loaded = await loadModel(file);
+  assert.deepEqual(loaded.notes, [], 'every weight can be written back');
+  // torch.onnx stored layer2.0.shortcut.1.bias as an Identity of the equal layer2.0.bn2.bias.
+  assert.deepEqual(loaded.weights.get('layer2.0.shortcut.1/beta')?.data, loaded.weights.get('layer2.0.bn2/beta')?.data);
+  const dir = tmpDir();
+  const [same] = await writeModel(loaded, loaded.weights, path.join(dir, 'same.onnx'));
+  assert.equal(Buffer.compare(fs.readFileSync(same), fs.readFileSync(file)), 0);
+
+  const edited = new Map(loaded.weights);
+  const beta = loaded.weights.get('layer2.0.shortcut.1/beta');
+  assert.ok(beta);
+  edited.set('layer2.0.shortcut.1/beta', { shape: beta.shape, data: beta.data.map((v) => v - 0.5) });
+  const [split] = await writeModel(loaded, edited, path.join(dir, 'split.onnx'));
+  const reloaded = await loadModel(split);
+  assert.equal(sameWeights(edited, reloaded.weights), undefined);
+  const input = tf.tensor4d(Float32Array.from({ length: 2 * 32 * 32 * 3 }, (_, i) => Math.cos(i * 0.29)), [2, 32, 32, 3]);
+  const ours = irLogits({ graph: loaded.graph, weights: edited }, input);
+  const runtime = await runOrt(split, input);
+  assert.ok(maxAbsDiff(ours, runtime) < 1e-4, `${maxAbsDiff(ours, runtime)}`);
+  assert.ok(maxAbsDiff(ours, irLogits(loaded, input)) > 1e-3, 'the edit changed the outputs');
+  input.dispose();
 });
 
 test('the training record shows a working backdoor and the sidecar describes the inputs', () => {

@@ -28,6 +28,8 @@ interface Constant {
   values: Float64Array;
   /** Initializer name when it came from one (only initializers can be written back). */
   initializer?: string;
+  /** Set when the value is an Identity copy of the initializer: the copy's name. */
+  alias?: string;
 }
 
 /** An ONNX value as the IR sees it. */
@@ -46,6 +48,11 @@ interface Value {
 interface OnnxBinding {
   irKey: string;
   initializer: string;
+  /**
+   * Exporters de-duplicate equal tensors (torch.onnx turns a second, equal parameter into an
+   * Identity of the first); such a weight reads `initializer` through the Identity named here.
+   */
+  alias?: string;
   layout: 'conv' | 'depthwise' | 'denseT' | 'dense' | 'vector';
   flattenedFrom?: number[];
 }
@@ -191,6 +198,7 @@ function foldConstant(n: onnx.INodeProto, opset: number, ins: Constant[], where:
       return { dims, values: new Float64Array(tensorSize(dims)).fill(fill) };
     }
     case 'Identity':
+      return { ...a, values: a.values.slice(), alias: a.initializer ? (n.output?.[0] ?? undefined) : undefined };
     case 'Cast': {
       const to = attrInt(n, 'to', DT.FLOAT);
       const integer = to !== DT.FLOAT && to !== DT.DOUBLE && to !== DT.FLOAT16 && to !== DT.BFLOAT16;
@@ -339,6 +347,8 @@ export function parseOnnxModel(bytes: Uint8Array, readSibling: (relativePath: st
     nodeIndex.set(name, node);
     return name;
   };
+  const bindingOf = (c: Constant, layout: OnnxBinding['layout'], flattenedFrom?: number[]): Omit<OnnxBinding, 'irKey'> | undefined =>
+    c.initializer ? { initializer: c.initializer, layout, ...(c.alias ? { alias: c.alias } : {}), ...(flattenedFrom ? { flattenedFrom } : {}) } : undefined;
   const setWeight = (node: string, role: WeightRole, t: TensorData, binding: Omit<OnnxBinding, 'irKey'> | undefined): void => {
     const irKey = weightKey(node, role);
     weights.set(irKey, t);
@@ -423,14 +433,14 @@ export function parseOnnxModel(bytes: Uint8Array, readSibling: (relativePath: st
         const weightData = Float32Array.from(w.values);
         if (depthwise) {
           emit(name, { kind: 'depthwiseConv2d', depthMultiplier: outC / inC, kernelSize: [kh, kw], strides, padding, dilations, useBias: hasBias, activation: 'linear' }, [x.node]);
-          setWeight(name, 'kernel', depthwiseKernelFromOihw(weightData, w.dims, inC), w.initializer ? { initializer: w.initializer, layout: 'depthwise' } : undefined);
+          setWeight(name, 'kernel', depthwiseKernelFromOihw(weightData, w.dims, inC), bindingOf(w, 'depthwise'));
         } else {
           emit(name, { kind: 'conv2d', filters: outC, kernelSize: [kh, kw], strides, padding, dilations, groups: group, useBias: hasBias, activation: 'linear' }, [x.node]);
-          setWeight(name, 'kernel', convKernelFromOihw(weightData, w.dims), w.initializer ? { initializer: w.initializer, layout: 'conv' } : undefined);
+          setWeight(name, 'kernel', convKernelFromOihw(weightData, w.dims), bindingOf(w, 'conv'));
         }
         if (hasBias) {
           const b = constant(ins[2], 'bias');
-          setWeight(name, 'bias', { shape: [outC], data: Float32Array.from(b.values) }, b.initializer ? { initializer: b.initializer, layout: 'vector' } : undefined);
+          setWeight(name, 'bias', { shape: [outC], data: Float32Array.from(b.values) }, bindingOf(b, 'vector'));
         }
         const oh = Math.floor((x.shape[1] + padding.top + padding.bottom - ((kh - 1) * dilations[0] + 1)) / strides[0]) + 1;
         const ow = Math.floor((x.shape[2] + padding.left + padding.right - ((kw - 1) * dilations[1] + 1)) / strides[1]) + 1;
@@ -448,7 +458,7 @@ export function parseOnnxModel(bytes: Uint8Array, readSibling: (relativePath: st
         emit(name, { kind: 'batchNorm', epsilon: attrFloat(n, 'epsilon', 1e-5), momentum: 1 - attrFloat(n, 'momentum', 0.9) }, [x.node]);
         roles.forEach((role, i) => {
           const c = constant(ins[i + 1], role);
-          setWeight(name, role, { shape: [x.shape[0]], data: Float32Array.from(c.values) }, c.initializer ? { initializer: c.initializer, layout: 'vector' } : undefined);
+          setWeight(name, role, { shape: [x.shape[0]], data: Float32Array.from(c.values) }, bindingOf(c, 'vector'));
         });
         values.set(out, { ...x, node: name });
         break;
@@ -471,11 +481,11 @@ export function parseOnnxModel(bytes: Uint8Array, readSibling: (relativePath: st
         const data = Float32Array.from(w.values);
         const flattenedFrom = x.flattenedFrom;
         const kernel = transB ? denseFromOutIn(data, outF, inF, flattenedFrom) : denseFromOutIn(transpose2d(data, inF, outF), outF, inF, flattenedFrom);
-        setWeight(name, 'kernel', kernel, w.initializer ? { initializer: w.initializer, layout: transB ? 'denseT' : 'dense', flattenedFrom } : undefined);
+        setWeight(name, 'kernel', kernel, bindingOf(w, transB ? 'denseT' : 'dense', flattenedFrom));
         if (hasBias) {
           const b = constant(ins[2], 'bias');
           if (tensorSize(b.dims) !== outF) throw new Error(`${where} has a bias of shape [${b.dims}]; per-unit biases are supported`);
-          setWeight(name, 'bias', { shape: [outF], data: Float32Array.from(b.values) }, b.initializer ? { initializer: b.initializer, layout: 'vector' } : undefined);
+          setWeight(name, 'bias', { shape: [outF], data: Float32Array.from(b.values) }, bindingOf(b, 'vector'));
         }
         values.set(out, { node: name, shape: [outF] });
         break;
@@ -491,7 +501,7 @@ export function parseOnnxModel(bytes: Uint8Array, readSibling: (relativePath: st
           const c = constants.get(ins[constIndex]) as Constant;
           if (op === 'Add' && dense?.op.kind === 'dense' && !dense.op.useBias && tensorSize(c.dims) === dense.op.units && (consumers.get(ins[1 - constIndex]) ?? 0) === 1) {
             dense.op = { ...dense.op, useBias: true };
-            setWeight(dense.name, 'bias', { shape: [dense.op.units], data: Float32Array.from(c.values) }, c.initializer ? { initializer: c.initializer, layout: 'vector' } : undefined);
+            setWeight(dense.name, 'bias', { shape: [dense.op.units], data: Float32Array.from(c.values) }, bindingOf(c, 'vector'));
             values.set(out, other);
             break;
           }
@@ -666,7 +676,7 @@ export function parseOnnxModel(bytes: Uint8Array, readSibling: (relativePath: st
     if (!graph.nodes.some((node) => key.startsWith(`${node.name}/`))) weights.delete(key);
   }
   validateModel(graph, weights);
-  const notes = bindings.length < weights.size ? ['some weights are ONNX Constant nodes, not initializers; this model cannot be written back'] : [];
+  const notes = bindings.length < weights.size ? ['some weights are ONNX Constant nodes, not initializers; this model cannot be written back as ONNX'] : [];
   return { format: 'onnx', path: filePath, graph, weights, source: { bytes, bindings } satisfies OnnxSource, notes };
 }
 
@@ -837,44 +847,75 @@ export function serializeOnnxModel(model: LoadedModel, weights: WeightMap, fileN
   const byInitializer = new Map<string, OnnxBinding[]>();
   for (const b of source.bindings) byInitializer.set(b.initializer, [...(byInitializer.get(b.initializer) ?? []), b]);
 
-  const rewriteInitializer = (payload: Uint8Array): Uint8Array | undefined => {
+  const fileLayout = (b: OnnxBinding): Float32Array => {
+    const w = weights.get(b.irKey);
+    if (!w) throw new Error(`the weights have no ${b.irKey}`);
+    switch (b.layout) {
+      case 'conv':
+        return convKernelToOihw(w).data;
+      case 'depthwise':
+        return depthwiseKernelToOihw(w).data;
+      case 'denseT':
+        return denseToOutIn(w, b.flattenedFrom).data;
+      case 'dense': {
+        const outIn = denseToOutIn(w, b.flattenedFrom);
+        return transpose2d(outIn.data, outIn.shape[0], outIn.shape[1]);
+      }
+      default:
+        return w.data;
+    }
+  };
+  const equal = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+  // A de-duplicated copy whose weight now differs from its source (a repair changed the two
+  // differently) becomes an initializer of its own, and the Identity node that made the copy
+  // is dropped; every other node is kept as it was.
+  const splitCopies = new Map<string, { from: string; data: Float32Array }>();
+  const rewriteInitializer = (payload: Uint8Array): Uint8Array[] | undefined => {
     const t = onnx.TensorProto.decode(payload);
     const bs = byInitializer.get(t.name ?? '');
     if (!bs) return undefined;
-    if (bs.length > 1) throw new Error(`initializer '${t.name}' holds more than one IR weight`);
-    const b = bs[0];
-    const w = weights.get(b.irKey);
-    if (!w) throw new Error(`the weights have no ${b.irKey}`);
-    let data: Float32Array;
-    switch (b.layout) {
-      case 'conv':
-        data = convKernelToOihw(w).data;
-        break;
-      case 'depthwise':
-        data = depthwiseKernelToOihw(w).data;
-        break;
-      case 'denseT':
-        data = denseToOutIn(w, b.flattenedFrom).data;
-        break;
-      case 'dense': {
-        const outIn = denseToOutIn(w, b.flattenedFrom);
-        data = transpose2d(outIn.data, outIn.shape[0], outIn.shape[1]);
-        break;
-      }
-      default:
-        data = w.data;
+    const primary = bs.find((b) => !b.alias) ?? bs[0];
+    const data = fileLayout(primary);
+    const size = tensorSize((t.dims ?? []).map(num));
+    if (data.length !== size) throw new Error(`${primary.irKey} has ${data.length} values but initializer '${t.name}' holds [${(t.dims ?? []).map(num)}]`);
+    const out = [encodeInitializer(payload, t, data)];
+    for (const b of bs) {
+      if (b === primary) continue;
+      const copy = fileLayout(b);
+      if (equal(copy, data)) continue;
+      if (!b.alias) throw new Error(`initializer '${t.name}' holds both ${primary.irKey} and ${b.irKey}, which now differ`);
+      splitCopies.set(b.alias, { from: t.name ?? '', data: copy });
+      const own = onnx.TensorProto.decode(payload);
+      own.name = b.alias;
+      out.push(encodeInitializer(onnx.TensorProto.encode(own).finish(), own, copy));
     }
-    if (data.length !== tensorSize((t.dims ?? []).map(num))) throw new Error(`${b.irKey} has ${data.length} values but initializer '${t.name}' holds [${(t.dims ?? []).map(num)}]`);
-    return encodeInitializer(payload, t, data);
+    return out;
   };
 
   const rewriteGraph = (graphBytes: Uint8Array): Uint8Array => {
     const parts: Uint8Array[] = [];
     for (const f of fields(graphBytes)) {
-      const replaced = f.field === 5 && f.wire === 2 ? rewriteInitializer(graphBytes.subarray(f.payloadStart, f.end)) : undefined;
-      parts.push(replaced ? lengthDelimited(5, replaced) : graphBytes.subarray(f.start, f.end));
+      if (f.field === 5 && f.wire === 2) {
+        const replaced = rewriteInitializer(graphBytes.subarray(f.payloadStart, f.end));
+        if (replaced) {
+          for (const r of replaced) parts.push(lengthDelimited(5, r));
+          continue;
+        }
+      }
+      parts.push(graphBytes.subarray(f.start, f.end));
     }
-    return concat(parts);
+    if (splitCopies.size === 0) return concat(parts);
+    // Initializers come after the nodes in the graph bytes, so the Identity nodes to drop are
+    // known only now: filter the node fields in a second pass.
+    const kept = parts.filter((part) => {
+      const [tag, afterTag] = readVarint(part, 0);
+      if (tag !== 1 * 8 + 2) return true;
+      const [, payloadStart] = readVarint(part, afterTag);
+      const node = onnx.NodeProto.decode(part.subarray(payloadStart));
+      return !(node.opType === 'Identity' && splitCopies.has(node.output?.[0] ?? ''));
+    });
+    return concat(kept);
   };
 
   const parts: Uint8Array[] = [];
