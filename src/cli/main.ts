@@ -10,6 +10,8 @@ import { EXIT } from './exit';
 import { SCAN_USAGE, scanCommand } from './commands/scan';
 import { EVAL_USAGE, evalCommand } from './commands/eval';
 import { INFO_USAGE, infoCommand } from './commands/info';
+import { REPAIR_USAGE, repairCommand } from './commands/repair';
+import { TRAIN_USAGE, trainCommand } from './commands/train';
 
 export { EXIT };
 
@@ -17,6 +19,8 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   info: { run: infoCommand, usage: INFO_USAGE },
   eval: { run: evalCommand, usage: EVAL_USAGE },
   scan: { run: scanCommand, usage: SCAN_USAGE },
+  repair: { run: repairCommand, usage: REPAIR_USAGE },
+  train: { run: trainCommand, usage: TRAIN_USAGE },
 };
 
 function usage(): string {

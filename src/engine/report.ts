@@ -179,3 +179,189 @@ export interface ScanReport {
   };
   timings: PhaseTiming[];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Repair (NONE, BAN fine-tuning) and training with NONE as a defence: `backdoor-scan repair`,
+// `backdoor-scan train` and the worker's `repair` request. Plain JSON data, like the scan report.
+
+/** NONE's settings (Wang et al., NeurIPS 2022; src/engine/mitigate/none.ts). */
+export interface NoneSettings {
+  /** 'injected': f = 0.03, one round, flagged samples leave the fine-tuning set. 'natural': f = 0.20,
+   *  ten rounds of 40 epochs, nothing is removed (the authors' two README settings). */
+  mode: 'injected' | 'natural';
+  /** Share f of each analysed layer's channels that is zeroed: the top ⌈f·C⌉ by score. */
+  resetFraction: number;
+  /** λl and λh: samples with p_k < λl describe "not k", samples with p_k > λh are confidently k. */
+  lambdaLow: number;
+  lambdaHigh: number;
+  /** R: analyse, zero and fine-tune this many times. */
+  rounds: number;
+  /** Fine-tuning epochs per round (the authors' epoch_num_2). */
+  epochsPerRound: number;
+  /** Fine-tuning learning rate (1e-4), constant; BatchNorm statistics frozen. */
+  learningRate: number;
+  /** Momentum and weight decay of a new SGD (repair mode); train mode keeps phase 1's optimiser. */
+  momentum: number;
+  weightDecay: number;
+  batchSize: number;
+  /** Random crop and flip while fine-tuning, as the authors' training loader does. */
+  augment: boolean;
+  /** Analysed layers: the authors' ResNet subset when the layer names are CIFAR-ResNet ones
+   *  ('auto'), every conv output ('all-convs'), or the subset, required ('resnet-subset'). */
+  layers: 'auto' | 'all-convs' | 'resnet-subset';
+  /** Share of the given data used for the repair (a seeded prefix of one permutation). */
+  dataFraction: number;
+  seed: number;
+}
+
+/** BAN fine-tuning's settings (`ban_finetune.py`, README command; src/engine/mitigate/ban-finetune.ts). */
+export interface BanFinetuneSettings {
+  epochs: number;
+  learningRate: number;
+  momentum: number;
+  weightDecay: number;
+  /** λ of CE(clean) + λ·CE(model under adversarial BatchNorm noise). */
+  robLambda: number;
+  /** Noise bound ε and sign-ascent steps S (step ε/S). */
+  eps: number;
+  steps: number;
+  batchSize: number;
+  augment: boolean;
+  /** Share of the given data used (BAN: 5%), a seeded prefix of one permutation. */
+  dataFraction: number;
+  seed: number;
+}
+
+/** One analysed layer of one NONE round. */
+export interface NoneLayerReport {
+  /** The conv whose output channels are the neurons. */
+  layer: string;
+  /** The tensor analysed: `${layer}:pre` (conv output before activation) or a BatchNorm output. */
+  tap: string;
+  channels: number;
+  /** Zeroed channels, highest score first, and their scores (null where the score was NaN). */
+  selected: number[];
+  scores: (number | null)[];
+  /** The channel whose activation enters the per-sample score. */
+  topChannel: number;
+  /** BatchNorm layers whose γ/β were zeroed with the filter, and the layers whose input slice was. */
+  batchNorms: string[];
+  nextLayers: string[];
+}
+
+export interface EpochReport {
+  epoch: number;
+  learningRate: number;
+  loss: number;
+  trainAccuracy: number;
+  seconds: number;
+}
+
+export interface NoneRoundReport {
+  round: number;
+  layers: NoneLayerReport[];
+  analysedSamples: number;
+  /** The two-class Jenks breaks [min, upper end of the lower class, max] of the sample scores. */
+  jenksBreaks: [number, number, number] | null;
+  /** Samples with score ≥ breaks[1]; removed from fine-tuning in injected mode. */
+  flaggedSamples: number;
+  /** Of the flagged samples, how many carry a planted trigger (only when the repair planted one). */
+  flaggedPoisoned?: number;
+  fineTuneSamples: number;
+  epochs: EpochReport[];
+  timings: PhaseTiming[];
+}
+
+export interface BanFinetuneEpochReport {
+  epoch: number;
+  learningRate: number;
+  /** Mean CE(clean) + λ·CE(noisy), and its two parts. */
+  loss: number;
+  cleanLoss: number;
+  noisyLoss: number;
+  seconds: number;
+}
+
+/** BAN's verdict on a model, in short (the full scan report is `backdoor-scan scan`'s). */
+export interface VerdictSummary {
+  verdict: Verdict;
+  score: number;
+  threshold: number;
+  targetLabel?: number;
+  /** Share of evaluation images that BAN's noise sends to the dominant class. */
+  noisyDominantRate: number;
+  explanation: string;
+  seconds: number;
+}
+
+/** Numbers measured the same way before and after a repair. */
+export interface ModelMetrics {
+  cleanAccuracy: number;
+  cleanImages: number;
+  /** Share of triggered non-target images classified as the target (when a trigger is given). */
+  attackSuccessRate?: number;
+  triggeredImages?: number;
+  verdict?: VerdictSummary;
+}
+
+export interface RepairReport {
+  schemaVersion: number;
+  tool: { name: string; version: string };
+  createdAt: string;
+  method: 'none' | 'ban';
+  model: { path: string; format: string; sha256: string };
+  /** The repaired model: a new file (and its companions) in the input's format. */
+  output: { path: string; files: string[]; sha256: string };
+  data: {
+    path: string;
+    kind: string;
+    size: number;
+    /** Images the repair used. */
+    repairImages: number;
+    /** A trigger planted into a share of the repair images (an evaluation of NONE's setting). */
+    planted?: { trigger: string; images: number };
+    preprocessing: PreprocessingReport;
+  };
+  evaluation: { path: string; kind: string; images: number; note?: string };
+  /** The trigger spec the ASR is measured with. */
+  trigger?: string;
+  backend: BackendReport;
+  settings: NoneSettings | BanFinetuneSettings;
+  before: ModelMetrics;
+  after: ModelMetrics;
+  none?: { rounds: NoneRoundReport[] };
+  ban?: { epochs: BanFinetuneEpochReport[] };
+  timings: PhaseTiming[];
+  notes: string[];
+}
+
+/** `backdoor-scan train`: a model trained from scratch, optionally with NONE as the defence. */
+export interface TrainReport {
+  schemaVersion: number;
+  tool: { name: string; version: string };
+  createdAt: string;
+  arch: string;
+  archOptions: Record<string, unknown>;
+  defense: 'none' | null;
+  output: { path: string; files: string[]; sha256: string };
+  data: {
+    path: string;
+    kind: string;
+    size: number;
+    trainImages: number;
+    poison?: { trigger: string; rate: number; images: number };
+    preprocessing: PreprocessingReport;
+  };
+  evaluation: { path: string; kind: string; images: number };
+  trigger?: string;
+  backend: BackendReport;
+  recipe: { epochs: number; batchSize: number; learningRate: number; momentum: number; weightDecay: number; milestones: number[]; augment: boolean; seed: number };
+  none?: { settings: NoneSettings; rounds: NoneRoundReport[] };
+  epochs: EpochReport[];
+  /** Mean seconds per epoch of phase 1 (ordinary training) and of NONE's fine-tuning. */
+  secondsPerEpoch: number;
+  noneSecondsPerEpoch?: number;
+  metrics: ModelMetrics;
+  timings: PhaseTiming[];
+  notes: string[];
+}

@@ -162,7 +162,8 @@ export function resetNoise(noise: Map<string, NoiseState>, eps: number, rng: Rng
   }
 }
 
-function noiseMap(noise: Map<string, NoiseState>): Map<string, BatchNormNoise> {
+/** The noise variables as the executor's per-layer BatchNorm noise (also BAN fine-tuning's). */
+export function noiseMap(noise: Map<string, NoiseState>): Map<string, BatchNormNoise> {
   return new Map([...noise].map(([k, v]) => [k, { scale: v.scale as tf.Tensor1D, shift: v.shift as tf.Tensor1D }]));
 }
 
