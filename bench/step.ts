@@ -4,7 +4,7 @@
  * the input only (BatchNorm in eval mode, as BAN's mask and noise phases need). Prints a JSON line
  * per configuration with the median ms/step, peak RSS, and where the time goes (kernel times).
  *
- *   node --import tsx bench/step.ts [--batch 32,128] [--steps 3] [--backend wasm] [--model resnet18|small]
+ *   node --import tsx bench/step.ts [--batch 32,128] [--steps 3] [--backend wasm] [--threads N] [--model resnet18|small]
  *
  * bench/torch_step.py runs the same steps in PyTorch; bench/run-step.sh runs both side by side.
  */
@@ -44,8 +44,8 @@ async function profile(fn: () => void): Promise<{ kernel: string; ms: number }[]
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { batch: { type: 'string', default: '32,128' }, steps: { type: 'string', default: '3' }, backend: { type: 'string' }, model: { type: 'string', default: 'resnet18' }, profile: { type: 'boolean', default: true } } });
-  const backend = await initBackend({ backend: values.backend as BackendChoice | undefined });
+  const { values } = parseArgs({ options: { batch: { type: 'string', default: '32,128' }, steps: { type: 'string', default: '3' }, backend: { type: 'string' }, threads: { type: 'string' }, model: { type: 'string', default: 'resnet18' }, profile: { type: 'boolean', default: true } } });
+  const backend = await initBackend({ backend: values.backend as BackendChoice | undefined, threads: values.threads === undefined ? undefined : Number(values.threads) });
   const built = values.model === 'small' ? buildSmallVgg({ widths: [32, 64] }) : resnet18(10, 0);
   const net = new Network(built.graph, built.weights);
   const vars = net.trainableVariables();

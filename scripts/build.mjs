@@ -1,6 +1,8 @@
 // Bundles each runtime with esbuild: extension, worker and CLI for Node (CommonJS), the webview
 // panel for the browser (IIFE). The tfjs wasm binaries are copied next to the bundles, where
-// src/engine/backend.ts looks for them first. `--watch` rebuilds on change.
+// src/engine/backend.ts looks for them first, with the two scripts that the threaded build's
+// workers load as files (see patches/@tensorflow+tfjs-backend-wasm+4.22.0.patch).
+// `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -46,8 +48,10 @@ if (fs.existsSync(path.join(root, 'webview/main.ts'))) {
 }
 
 fs.mkdirSync(dist, { recursive: true });
-const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
-for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) {
+// wasm-out holds the same .wasm files as the package's dist folder, and the threaded build's scripts.
+const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/wasm-out');
+const threadedScripts = ['tfjs-backend-wasm-threaded-simd.js', 'tfjs-backend-wasm-threaded-simd.worker.js'];
+for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm') || threadedScripts.includes(f))) {
   fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
 }
 

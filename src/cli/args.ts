@@ -13,6 +13,7 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 /** Options every command that computes takes. */
 export const COMPUTE_OPTIONS: OptionSpec = {
   backend: { type: 'string' },
+  threads: { type: 'string' },
   format: { type: 'string', default: 'text' },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },

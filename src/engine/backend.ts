@@ -12,7 +12,8 @@
  *   its conv gradients are about 350x slower than wasm's.
  *
  * The choice comes from the options, else the BACKDOOR_SCAN_BACKEND environment variable, else
- * 'auto'. Optional packages are loaded with a runtime `require` so that bundlers leave them out
+ * 'auto'; wasm's thread count likewise from the options, else BACKDOOR_SCAN_THREADS, else 1.
+ * Optional packages are loaded with a runtime `require` so that bundlers leave them out
  * and the engine works without them.
  */
 import * as fs from 'node:fs';
@@ -31,14 +32,18 @@ export type BackendChoice = 'auto' | BackendName;
 export interface BackendOptions {
   /** The backend to use; defaults to BACKDOOR_SCAN_BACKEND, then 'auto'. */
   backend?: BackendChoice;
-  /** Folder holding the tfjs-backend-wasm .wasm files; defaults to the running bundle's folder
-   *  when it has them, else the installed package's dist folder. */
+  /** Folder holding the tfjs-backend-wasm .wasm files (and, for threads, the threaded build's two
+   *  scripts); defaults to the running bundle's folder when it has them, else the installed
+   *  package's wasm-out folder. */
   wasmDir?: string;
   /** Where the user installed tfjs-node(-gpu): the package folder itself, or a folder whose
    *  node_modules holds it. */
   tfjsNodePath?: string;
-  /** Threads for wasm's XNNPACK. tfjs-backend-wasm supports threads only in browsers, so in
-   *  Node this is recorded but stays at 1. */
+  /** Threads for wasm's XNNPACK; defaults to BACKDOOR_SCAN_THREADS, then 1. More than 1 runs the
+   *  threaded-SIMD build in worker_threads, which stock tfjs does only in browsers and this
+   *  project's patch (patches/@tensorflow+tfjs-backend-wasm+4.22.0.patch) makes work in Node. It is
+   *  capped at 8 and at the logical cores, and falls back to 1 thread, with a note, when the
+   *  threaded build cannot start. */
   threads?: number;
 }
 
@@ -96,11 +101,12 @@ function resolveChoice(opts: BackendOptions): BackendChoice {
 
 async function initSerial(opts: BackendOptions): Promise<BackendInfo> {
   const choice = resolveChoice(opts);
+  const threads = resolveThreads(opts);
   if (state && state.choice === choice) {
     if (tf.getBackend() !== state.info.name) await selectBackend(state.info.name);
     return state.info;
   }
-  const info = await initChoice(choice, opts);
+  const info = await initChoice(choice, { ...opts, threads });
   state = { choice, info };
   return info;
 }
@@ -211,11 +217,21 @@ function errorText(e: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // wasm
 
-/** The folder with the .wasm files: next to an esbuild bundle when copied there, else the package. */
+/** What the threaded build loads from the wasm folder besides the SIMD binary (see the patch). */
+const THREADED_FILES = [
+  'tfjs-backend-wasm-threaded-simd.wasm',
+  'tfjs-backend-wasm-threaded-simd.js',
+  'tfjs-backend-wasm-threaded-simd.worker.js',
+];
+
+/**
+ * The folder with the .wasm files: next to an esbuild bundle when copied there, else the package's
+ * wasm-out folder, which unlike its dist folder also holds the threaded build's scripts.
+ */
 function defaultWasmDir(): string {
   if (fs.existsSync(path.join(__dirname, 'tfjs-backend-wasm-simd.wasm'))) return __dirname;
   try {
-    return path.join(path.dirname(runtimeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+    return path.join(path.dirname(runtimeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
   } catch {
     throw new Error(
       `wasm: the tfjs .wasm files are neither in ${__dirname} nor in an installed @tensorflow/tfjs-backend-wasm`,
@@ -223,23 +239,63 @@ function defaultWasmDir(): string {
   }
 }
 
+/** The requested wasm threads: the option, else BACKDOOR_SCAN_THREADS, else 1. */
+function resolveThreads(opts: BackendOptions): number {
+  const isCount = (n: number) => Number.isInteger(n) && n >= 1;
+  if (opts.threads !== undefined) {
+    if (!isCount(opts.threads)) throw new Error(`threads must be a positive integer, got ${opts.threads}`);
+    return opts.threads;
+  }
+  const fromEnv = process.env.BACKDOOR_SCAN_THREADS?.trim();
+  if (!fromEnv) return 1;
+  const n = Number(fromEnv);
+  if (!isCount(n)) throw new Error(`BACKDOOR_SCAN_THREADS='${fromEnv}' is not a positive integer`);
+  return n;
+}
+
 async function initWasm(opts: BackendOptions, notes: string[]): Promise<BackendInfo> {
+  const requested = opts.threads ?? 1;
+  let threaded = false;
+  /** Why fewer threads than requested run, when known. */
+  let shortfall: string | undefined;
   // The .wasm location and thread count are read once, when tfjs first creates the backend.
   if (!tf.findBackend('wasm')) {
     const dir = opts.wasmDir ?? defaultWasmDir();
     const simdFile = path.join(dir, 'tfjs-backend-wasm-simd.wasm');
     if (!fs.existsSync(simdFile)) throw new Error(`wasm: the tfjs .wasm files are not in ${dir} (looked for ${simdFile})`);
     setWasmPaths(dir.endsWith(path.sep) || dir.endsWith('/') ? dir : dir + path.sep);
-    if (opts.threads !== undefined) setThreadsCount(opts.threads);
+    if (requested > 1) {
+      // A worker that cannot load its script fails outside any promise that tfjs could reject,
+      // so missing files must be caught here rather than by the fallback below.
+      const missing = THREADED_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
+      if (missing.length > 0) {
+        shortfall = `${dir} lacks ${missing.join(', ')}`;
+      } else {
+        threaded = true;
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+        setThreadsCount(requested);
+      }
+    }
+  } else {
+    // The backend keeps the thread count it was created with.
+    shortfall = 'the wasm backend was created earlier in this process';
   }
   registerWasmGradKernels();
-  await selectBackend('wasm');
+  try {
+    await selectBackend('wasm');
+  } catch (e) {
+    if (!threaded) throw e;
+    // tfjs forgets a backend whose initialisation failed, so it can create it again, single-threaded.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    await selectBackend('wasm');
+    shortfall =
+      `the threaded build did not start (${errorText(e)}; tfjs printed the cause, and ` +
+      `patches/@tensorflow+tfjs-backend-wasm+4.22.0.patch may not be applied)`;
+  }
   const threads = getThreadsCount();
-  if (opts.threads !== undefined && opts.threads > threads) {
-    notes.push(
-      `wasm: ${opts.threads} threads were requested but ${threads} runs, ` +
-        `because tfjs-backend-wasm starts no worker threads in Node (tfjs issue #3830).`,
-    );
+  if (requested > threads) {
+    shortfall ??= `tfjs-backend-wasm uses at most 8 threads and no more than the ${os.cpus().length} logical cores`;
+    notes.push(`wasm: ${threads} thread${threads === 1 ? ' runs' : 's run'} instead of ${requested}, because ${shortfall}.`);
   }
   return {
     name: 'wasm',

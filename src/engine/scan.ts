@@ -30,6 +30,8 @@ export interface ScanRequest {
   settings?: Partial<BanSettings>;
   backend?: BackendChoice;
   tfjsNodePath?: string;
+  /** wasm threads (see BackendOptions.threads); defaults to BACKDOOR_SCAN_THREADS, then 1. */
+  threads?: number;
   /** Use at most this many images of the data set (a seeded subset), for quick scans. */
   maxImages?: number;
   calibration?: Calibration;
@@ -71,7 +73,7 @@ function thumbnail(ds: Dataset, index: number, shape: [number, number, number]):
 export async function scanModel(request: ScanRequest, control: RunControl = {}): Promise<ScanReport> {
   const started = Date.now();
   const settings: BanSettings = { ...DEFAULT_BAN_SETTINGS, ...request.settings };
-  const backend = await initBackend({ backend: request.backend, tfjsNodePath: request.tfjsNodePath });
+  const backend = await initBackend({ backend: request.backend, tfjsNodePath: request.tfjsNodePath, threads: request.threads });
   const model = await openModel(request.modelPath, { arch: request.arch });
   const data = await openData(model, { dataPath: request.dataPath, preprocessing: request.preprocessing, split: request.split });
   const split = resolveSplitPoint(model.loaded.graph, request.splitLayer);

@@ -18,6 +18,7 @@ export const EVAL_USAGE = `backdoor-scan eval MODEL --data DATA [options]
   --scale S --mean a,b,c --std a,b,c   input = (pixel/S - mean)/std (default: sidecar, else /255)
   --arch A            architecture for weight-only files (.pt, .safetensors)
   --backend B         auto|wasm|webgpu|tensorflow|cpu (default auto; env BACKDOOR_SCAN_BACKEND)
+  --threads N         wasm threads, at most 8 and the cores (default 1; env BACKDOOR_SCAN_THREADS)
   --format text|json  output format (default text)`;
 
 export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
@@ -30,7 +31,7 @@ export async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   const modelPath = requireOne(positionals, 'model file');
   const model = await openModel(modelPath, { arch: str(values, 'arch') });
   const data = await openData(model, { dataPath: str(values, 'data'), preprocessing: preprocessingOptions(values), split: splitName(values) });
-  const backend = await initBackend({ backend: backendChoice(values) });
+  const backend = await initBackend({ backend: backendChoice(values), threads: positiveInt(values, 'threads') });
   const limit = positiveInt(values, 'limit');
   const batchSize = positiveInt(values, 'batch-size') ?? 256;
   const ds = data.dataset;

@@ -24,7 +24,7 @@ export const SCAN_USAGE = `backdoor-scan scan MODEL --data DATA [options]
   --split-layer NAME    split the model at this layer (default: the last conv-block output)
   --max-images N        use a seeded subset of N images of the data (quick scans)
   --mask-epochs N --batches N --batch-size N   BAN's 20 epochs x 20 batches of 128
-  --backend B --arch A --split train|test --scale/--mean/--std   as for eval`;
+  --backend B --threads N --arch A --split train|test --scale/--mean/--std   as for eval`;
 
 export async function scanCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -81,6 +81,7 @@ export async function scanCommand(argv: string[], io: CliIo): Promise<number> {
         preprocessing: preprocessingOptions(values),
         settings: { ...DEFAULT_BAN_SETTINGS, ...settings },
         backend: backendChoice(values),
+        threads: positiveInt(values, 'threads'),
         maxImages: positiveInt(values, 'max-images'),
       },
       { signal: controller.signal, onProgress: progress.report },
