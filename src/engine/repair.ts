@@ -210,7 +210,7 @@ export async function repairModel(request: RepairRequest, control: RunControl = 
   const repairIndices = dataPrefix(data.dataset.size, settings.dataFraction);
   const trigger = request.trigger ? parseTrigger(request.trigger, k, '--trigger') : undefined;
   const planted = request.plant ? plantTrigger(data.dataset, repairIndices, request.plant, k) : undefined;
-  const repairData: LabelledImages = { dataset: planted?.dataset ?? data.dataset, indices: repairIndices, preprocessing: prep };
+  const repairData: LabelledImages = { dataset: planted?.dataset ?? data.dataset, indices: repairIndices, preprocessing: prep, keepUnaugmented: planted ? (i) => planted.poisoned.has(i) : undefined };
   const evaluation = await evaluationSet(model, data, repairIndices, request);
   timings.push({ phase: 'load', seconds: seconds(loadStarted) });
 
@@ -405,7 +405,8 @@ export async function trainModel(request: TrainRequest, control: RunControl & { 
     augment: recipe.augment,
     seed,
   };
-  const data: LabelledImages = { dataset: poison?.dataset ?? ds, indices: trainIndices, preprocessing: prep };
+  // Poisoned images keep the trigger where it was stamped, as in the zoo (scripts/zoo.ts).
+  const data: LabelledImages = { dataset: poison?.dataset ?? ds, indices: trainIndices, preprocessing: prep, keepUnaugmented: poison ? (i) => poison.poisoned.has(i) : undefined };
   const noneSettings = request.defense === 'none' ? { ...defaultNoneSettings(request.none?.mode ?? 'injected'), seed, ...request.none } : undefined;
 
   const net = new Network(built.graph, built.weights);
@@ -421,7 +422,7 @@ export async function trainModel(request: TrainRequest, control: RunControl & { 
       timings.push({ phase: 'train', seconds: phase1Seconds });
       for (const round of result.none.rounds) for (const t of round.timings) timings.push({ phase: `NONE round ${round.round} ${t.phase}`, seconds: t.seconds });
     } else {
-      const { history: h, optimizer } = await train(net, data.dataset, data.indices, prep, phase1, control);
+      const { history: h, optimizer } = await train(net, data.dataset, data.indices, prep, { ...phase1, keepUnaugmented: data.keepUnaugmented }, control);
       optimizer.dispose();
       history = h;
       timings.push({ phase: 'train', seconds: seconds(trainStarted) });

@@ -107,6 +107,12 @@ export async function banFinetune(
         throwIfAborted(control.signal);
         const n = batch.y.length;
         const pixels = settings.augment ? augmentBatch(batch.x, [n, ...shape], { pad: 4, flip: true, padValue }, rng) : batch.x;
+        if (settings.augment && data.keepUnaugmented) {
+          const size = shape[0] * shape[1] * shape[2];
+          batch.indices.forEach((index, i) => {
+            if (data.keepUnaugmented?.(index)) pixels.set(batch.x.subarray(i * size, (i + 1) * size), i * size);
+          });
+        }
         const x = tf.tensor4d(pixels, [n, ...shape]); // [B, H, W, C]
         resetNoise(noise, settings.eps, rng);
         for (let s = 0; s < settings.steps; s++) {

@@ -95,6 +95,9 @@ export interface LabelledImages {
   /** Dataset indices of the training images, in a fixed order (the no-shuffle loader's). */
   indices: Int32Array;
   preprocessing: Preprocessing;
+  /** Images the training augmentation leaves alone: in the zoo's attack model the attacker stamps
+   *  the trigger after augmentation, so poisoned images keep it where it was stamped. */
+  keepUnaugmented?: (datasetIndex: number) => boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,6 +576,7 @@ export async function runNone(
       batchSize: settings.batchSize,
       learningRate: () => settings.learningRate,
       augment: settings.augment,
+      keepUnaugmented: data.keepUnaugmented,
       freezeBatchNorm: true,
       seed: settings.seed + 1 + round,
       optimizer,
@@ -634,7 +638,7 @@ export async function trainWithNone(
   settings: NoneSettings,
   control: RunControl & { poisoned?: ReadonlySet<number>; onEpoch?: (record: EpochRecord) => void } = {},
 ): Promise<{ phase1: EpochRecord[]; none: NoneRun }> {
-  const { history, optimizer } = await train(net, data.dataset, data.indices, data.preprocessing, phase1, control);
+  const { history, optimizer } = await train(net, data.dataset, data.indices, data.preprocessing, { keepUnaugmented: data.keepUnaugmented, ...phase1 }, control);
   try {
     const none = await runNone(net, data, settings, optimizer, control);
     return { phase1: history, none };
