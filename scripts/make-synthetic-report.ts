@@ -156,6 +156,7 @@ const statistics: BanStatistics = {
   noisy,
   negativeMask,
   positiveMask: stats(0, 0.9),
+  negativeMaskNoNoise: stats(0.5, 0.3),
   sweep: sweepEps.map((eps, i) => ({
     eps,
     noisy: stats(collapseNoisy[i], 0.8, SETTINGS.sweepImages),

@@ -101,6 +101,8 @@ export interface BanStatistics {
   negativeMask: PredictionStats;
   /** Noise off, positive mask: g(m·f(x)) — the benign features alone should keep accuracy. */
   positiveMask: PredictionStats;
+  /** Noise off, negative mask: g((1-m)·f(x)) — what the mask alone does, without the noise. */
+  negativeMaskNoNoise: PredictionStats;
   sweep: SweepPoint[];
 }
 

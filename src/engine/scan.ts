@@ -100,6 +100,7 @@ export async function scanModel(request: ScanRequest, control: RunControl = {}):
     const n = evaluation.y.length;
     const clean = new Int32Array(n);
     const positive = new Int32Array(n);
+    const negativeNoNoise = new Int32Array(n);
     const channels = (net.shapes.get(split) as number[]).slice(-1)[0];
     const classSums = Array.from({ length: k }, () => new Float64Array(channels));
     const classCounts = new Array<number>(k).fill(0);
@@ -108,23 +109,25 @@ export async function scanModel(request: ScanRequest, control: RunControl = {}):
     for (let start = 0; start < n; start += 256) {
       throwIfAborted(control.signal);
       const count = Math.min(256, n - start);
-      const [c, p, means] = tf.tidy(() => {
+      const [c, p, q, means] = tf.tidy(() => {
         const x = tf.tensor4d(evaluation.x.subarray(start * size, (start + count) * size), [count, ...shape]); // [B, H, W, C]
         const z = net.run(x, { to: split }).output; // [B, h, w, c]
         const logits = net.run(undefined, { from: { node: split, value: z } }).output;
         const pos = net.run(undefined, { from: { node: split, value: tf.mul(z, mask) } }).output;
+        const neg = net.run(undefined, { from: { node: split, value: tf.mul(z, tf.sub(1, mask)) } }).output;
         const channelMeans = z.rank === 4 ? tf.mean(z, [1, 2]) : tf.reshape(z, [count, -1]); // [B, c]
-        return [tf.argMax(logits, -1), tf.argMax(pos, -1), channelMeans];
+        return [tf.argMax(logits, -1), tf.argMax(pos, -1), tf.argMax(neg, -1), channelMeans];
       });
       clean.set(c.dataSync() as Int32Array, start);
       positive.set(p.dataSync() as Int32Array, start);
+      negativeNoNoise.set(q.dataSync() as Int32Array, start);
       const m = means.dataSync();
       for (let i = 0; i < count; i++) {
         const label = evaluation.y[start + i];
         classCounts[label] += 1;
         for (let ch = 0; ch < channels; ch++) classSums[label][ch] += m[i * channels + ch];
       }
-      tf.dispose([c, p, means]);
+      tf.dispose([c, p, q, means]);
       control.onProgress?.({ phase: 'clean', done: start + count, total: n });
     }
     mask.dispose();
@@ -135,6 +138,7 @@ export async function scanModel(request: ScanRequest, control: RunControl = {}):
       noisy: run.noisy,
       negativeMask: run.negativeMask,
       positiveMask: predictionStats(positive, evaluation.y, k),
+      negativeMaskNoNoise: predictionStats(negativeNoNoise, evaluation.y, k),
       sweep: run.sweep,
     };
     const verdict = decideVerdict(statistics, model.classes, request.calibration ?? DEFAULT_CALIBRATION);
