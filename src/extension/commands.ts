@@ -89,7 +89,7 @@ export function registerCommands(deps: CommandDeps): void {
       void vscode.window.showWarningMessage(NOT_A_MODEL);
       return;
     }
-    const report = (await results.lookup(uri.fsPath)) ?? results.lastReportFor(uri.fsPath);
+    const report = (await results.lookup(uri.fsPath))?.report ?? results.lastReportFor(uri.fsPath);
     if (report) {
       InvestigationPanel.createOrShow(context, report, onPanelAction);
       return;

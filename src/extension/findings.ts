@@ -4,7 +4,9 @@
  * import, so that it reads (and tests) like the rest of the non-UI code; diagnostics.ts turns it
  * into vscode.Diagnostics.
  */
-import { findNodeAtLocation, Node, parseTree } from 'jsonc-parser';
+// The ES module build: the package's `main` is a UMD wrapper whose inner requires esbuild cannot
+// follow, so bundling it leaves `require('./impl/format')` to fail at run time.
+import { findNodeAtLocation, Node, parseTree } from 'jsonc-parser/lib/esm/main';
 import type { ScanReport } from '../engine/report';
 
 /** Diagnostic codes; also what the quick fixes look for. */

@@ -60,7 +60,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider 
     });
     panel.onDidDispose(() => subscription.dispose());
 
-    state.report = await results.lookup(uri.fsPath);
+    state.report = (await results.lookup(uri.fsPath))?.report;
     render();
     try {
       state.summary = await host.summary({ path: uri.fsPath, arch: readSettings(uri).arch || undefined });

@@ -29,13 +29,19 @@ export function registerModelTriggers(deps: TriggerDeps): void {
 
   /** Shows the cached result of the file's current content, or clears a stale marker. */
   const refresh = async (uri: vscode.Uri): Promise<boolean> => {
-    const report = await results.lookup(uri.fsPath);
-    if (report) {
-      await diagnostics.showReport(uri, report, results.reportPath(report.model.sha256));
+    const cached = await results.lookup(uri.fsPath);
+    if (cached) {
+      await diagnostics.showReport(uri, cached.report, cached.reportFile);
     } else if (diagnostics.codeOf(uri) === 'backdoor' || diagnostics.codeOf(uri) === 'inconclusive') {
       diagnostics.clear(uri);
     }
-    return report !== undefined;
+    return cached !== undefined;
+  };
+
+  /** A TF.js model is also its weight shards: a changed shard changes the model beside it. */
+  const refreshShardOwner = (shard: vscode.Uri): void => {
+    const modelJson = path.join(path.dirname(shard.fsPath), TFJS_MODEL_FILE);
+    if (fs.existsSync(modelJson)) void refresh(vscode.Uri.file(modelJson));
   };
 
   const onOpenModelJson = async (document: vscode.TextDocument): Promise<void> => {
@@ -49,8 +55,13 @@ export function registerModelTriggers(deps: TriggerDeps): void {
   };
 
   const watcher = vscode.workspace.createFileSystemWatcher(MODEL_GLOB);
+  const shardWatcher = vscode.workspace.createFileSystemWatcher('**/*.bin');
   context.subscriptions.push(
     watcher,
+    shardWatcher,
+    shardWatcher.onDidChange(refreshShardOwner),
+    shardWatcher.onDidCreate(refreshShardOwner),
+    shardWatcher.onDidDelete(refreshShardOwner),
     watcher.onDidChange((uri) => void refresh(uri)),
     watcher.onDidCreate((uri) => void refresh(uri)),
     watcher.onDidDelete((uri) => diagnostics.clear(uri)),

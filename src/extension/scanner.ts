@@ -18,7 +18,7 @@ import { ScannerStatusBar } from './statusBar';
 import { WorkerHost, WorkerRequestError } from './workerHost';
 
 export type ScanOutcome =
-  | { kind: 'report'; report: ScanReport }
+  | { kind: 'report'; report: ScanReport; reportFile: string }
   | { kind: 'cancelled' }
   | { kind: 'noDataset' }
   | { kind: 'failed'; message: string };
@@ -108,7 +108,7 @@ export class Scanner implements vscode.Disposable {
   }
 
   private async runOne(uri: vscode.Uri, controller: AbortController): Promise<ScanOutcome> {
-    const { host, datasets, statusBar, log } = this.deps;
+    const { host, results, datasets, statusBar, log } = this.deps;
     const name = vscode.workspace.asRelativePath(uri);
     const request = scanRequestFor(uri.fsPath, datasets.for(uri), readSettings(uri));
     log.info(`Scanning ${uri.fsPath} against ${request.dataPath ?? 'the data set named by its sidecar'}.`);
@@ -122,16 +122,18 @@ export class Scanner implements vscode.Disposable {
         statusBar.setScan(name, 'starting…');
         this.events.fire({ uri, progress: 'starting…' });
         try {
+          // The key of the content that is scanned: the file may change while the scan runs.
+          const key = await results.keyOf(uri.fsPath);
           const report = await host.scan(request, {
             signal: controller.signal,
             onProgress: (event) => {
               const text = phases.describe(event);
               progress.report({ message: text });
-              statusBar.setScan(name, text);
+              statusBar.setScan(name, this.queue.length ? `${text} (+${this.queue.length} queued)` : text);
               this.events.fire({ uri, progress: text });
             },
           });
-          return { kind: 'report', report };
+          return { kind: 'report', report, reportFile: await results.save(uri.fsPath, key, report) };
         } catch (e) {
           return this.failure(e);
         }
@@ -154,11 +156,10 @@ export class Scanner implements vscode.Disposable {
   }
 
   private async publish(uri: vscode.Uri, name: string, outcome: ScanOutcome): Promise<void> {
-    const { results, diagnostics, log } = this.deps;
+    const { diagnostics, log } = this.deps;
     switch (outcome.kind) {
       case 'report': {
-        const { report } = outcome;
-        const reportFile = await results.save(report);
+        const { report, reportFile } = outcome;
         await diagnostics.showReport(uri, report, reportFile);
         const finding = findingOf(report);
         const summary = `${name}: ${finding ? finding.message : `no backdoor found (collapse score ${report.verdict.score.toFixed(2)}, threshold ${report.verdict.threshold.toFixed(2)}).`}`;
