@@ -1,0 +1,294 @@
+/**
+ * The extension in a real VS Code: code-server (VS Code 1.100 served to a browser) with the freshly
+ * packaged VSIX installed, driven by Debian's Chromium through playwright-core. It opens a workspace
+ * with a backdoored and a clean TF.js model and a few hundred CIFAR-10 test images, scans both from
+ * the Explorer's context menu, reads the Problems panel, cancels a second (multi-selection) scan
+ * mid-way, opens the investigation panel from the marker's quick fix and the custom editor of a
+ * binary model, and saves screenshots under test/e2e/screenshots/.
+ *
+ *   npm run test:e2e       (BACKDOOR_E2E_MODELS=dir to use other vgg-small-badnets/-clean models)
+ *
+ * It needs code-server (installed on first run by ../shared/tools/install-code-server.sh into
+ * .vscode-test/code-server), /usr/bin/chromium and the zoo fixtures; without one of them it skips
+ * and says which.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { DEFAULT_BAN_SETTINGS } from '../../src/engine/detect/ban';
+import { BACKDOORED, CLEAN, createWorkspace, expectedTarget as readExpectedTarget, missingFixtures, QUICK_BAN, root, workspaceSettings, writeJson } from './fixtureWorkspace';
+
+const WORK = path.join(root, 'test/e2e/.work/code-server');
+const SCREENSHOTS = path.join(root, 'test/e2e/screenshots');
+const CODE_SERVER_DIR = path.join(root, '.vscode-test/code-server');
+const CODE_SERVER = path.join(CODE_SERVER_DIR, 'node_modules/code-server/out/node/entry.js');
+const INSTALL_SCRIPT = path.resolve(root, '../shared/tools/install-code-server.sh');
+const CHROMIUM = '/usr/bin/chromium';
+/** A scan long enough to be cancelled in the middle. */
+const SLOW_BAN = { ...QUICK_BAN, maskEpochs: 200 };
+
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} e2e: ${message}\n`);
+}
+
+function missingPrerequisite(): string | undefined {
+  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is not installed (apt-get install chromium)`;
+  if (!fs.existsSync(CODE_SERVER) && !fs.existsSync(INSTALL_SCRIPT)) return `code-server is not installed and ${INSTALL_SCRIPT} is missing`;
+  return missingFixtures();
+}
+
+const skipReason = missingPrerequisite();
+if (skipReason) log(`SKIP: ${skipReason}`);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+describe('VS Code extension in code-server', { skip: skipReason }, () => {
+  let server: ChildProcess | undefined;
+  let browser: BrowserContext | undefined;
+  let page: Page;
+  let workspace: string;
+  let serverLog = '';
+  let expectedTarget: { index: number; name: string };
+
+  before(async () => {
+    fs.rmSync(WORK, { recursive: true, force: true });
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    if (!fs.existsSync(path.join(CODE_SERVER_DIR, '.complete'))) {
+      log('installing code-server (a few minutes, once)');
+      execFileSync('nice', [INSTALL_SCRIPT, CODE_SERVER_DIR], { stdio: 'inherit' });
+    }
+
+    log('building and packaging the VSIX');
+    const vsix = path.join(WORK, 'backdoor-scanner.vsix');
+    fs.mkdirSync(WORK, { recursive: true });
+    execFileSync('nice', ['npm', 'run', 'package', '--', '-o', vsix], { cwd: root, stdio: 'pipe' });
+    const megabytes = fs.statSync(vsix).size / 2 ** 20;
+    log(`VSIX: ${megabytes.toFixed(2)} MB`);
+    assert.ok(megabytes < 20, `the VSIX is ${megabytes.toFixed(1)} MB`);
+
+    workspace = path.join(WORK, 'workspace');
+    createWorkspace(workspace);
+    expectedTarget = readExpectedTarget();
+
+    const userData = path.join(WORK, 'user-data');
+    const extensions = path.join(WORK, 'extensions');
+    writeJson(path.join(userData, 'User/settings.json'), {
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.enableExperiments': false,
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'telemetry.telemetryLevel': 'off',
+      'update.mode': 'none',
+      'chat.commandCenter.enabled': false,
+      'workbench.colorTheme': 'Default Dark Modern',
+      'git.enabled': false,
+      'git.openRepositoryInParentFolders': 'never',
+    });
+    const cs = ['--user-data-dir', userData, '--extensions-dir', extensions];
+    execFileSync(process.execPath, [CODE_SERVER, ...cs, '--install-extension', vsix], { stdio: 'pipe' });
+
+    const port = await freePort();
+    server = spawn('nice', [process.execPath, CODE_SERVER, ...cs, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', workspace], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    server.stdout?.on('data', (d: Buffer) => (serverLog += d.toString()));
+    server.stderr?.on('data', (d: Buffer) => (serverLog += d.toString()));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`code-server did not start:\n${serverLog}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
+    browser = await chromium.launchPersistentContext(path.join(WORK, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1600, height: 1000 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.setDefaultTimeout(30_000);
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.explorer-folders-view').waitFor({ timeout: 120_000 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (server?.pid) {
+      // The server and its extension host and worker form one process group.
+      try {
+        process.kill(-server.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+    fs.writeFileSync(path.join(WORK, 'code-server.log'), serverLog);
+  });
+
+  /** Runs a test body; on failure, keeps a screenshot of the moment next to the server log. */
+  function withFailureShot(name: string, body: () => Promise<void>): () => Promise<void> {
+    return async () => {
+      try {
+        await body();
+      } catch (e) {
+        await page.screenshot({ path: path.join(WORK, `failure-${name}.png`) }).catch(() => undefined);
+        throw e;
+      }
+    };
+  }
+
+  async function shot(name: string): Promise<void> {
+    await page.screenshot({ path: path.join(SCREENSHOTS, `vscode-${name}.png`) });
+  }
+
+  function explorerRow(label: string): Locator {
+    return page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${label}"]`);
+  }
+
+  /** The model.json rows, in Explorer order: the backdoored model's folder sorts first. */
+  function modelRow(model: string): Locator {
+    return explorerRow('model.json').nth(model === BACKDOORED ? 0 : 1);
+  }
+
+  /** Chooses a menu entry. A click that lands while the menu is still animating in only highlights it. */
+  async function choose(entry: Locator): Promise<void> {
+    await entry.click();
+    await page.waitForTimeout(300);
+    if (await entry.isVisible()) await page.keyboard.press('Enter');
+    await entry.waitFor({ state: 'hidden' });
+  }
+
+  async function contextMenu(row: Locator, item: string): Promise<void> {
+    await row.click({ button: 'right' });
+    await choose(page.getByRole('menuitem', { name: item, exact: true }));
+  }
+
+  function notification(text: string | RegExp): Locator {
+    return page.locator('.notification-toast').filter({ hasText: text });
+  }
+
+  async function dismissNotifications(): Promise<void> {
+    await page.keyboard.press('Escape');
+    for (const toast of await page.locator('.notification-toast').all()) {
+      await toast.hover().catch(() => undefined);
+      await toast.locator('.codicon-notifications-clear, .codicon-close').first().click({ timeout: 2000 }).catch(() => undefined);
+    }
+  }
+
+  async function openProblems(): Promise<Locator> {
+    const panel = page.locator('.markers-panel');
+    if (!(await panel.isVisible())) await page.keyboard.press('Control+Shift+M');
+    await panel.waitFor();
+    return panel;
+  }
+
+  it('has settings whose defaults are the engine defaults', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    const props = manifest.contributes.configuration.properties;
+    assert.equal(props['backdoorScanner.epsilon'].default, DEFAULT_BAN_SETTINGS.eps);
+    assert.equal(props['backdoorScanner.steps'].default, DEFAULT_BAN_SETTINGS.steps);
+    assert.equal(props['backdoorScanner.seed'].default, DEFAULT_BAN_SETTINGS.seed);
+    for (const key of Object.keys(props['backdoorScanner.banSettings'].properties)) assert.ok(key in DEFAULT_BAN_SETTINGS, key);
+  });
+
+  it('scans from the Explorer: the backdoored model gets an error with its target label, the clean one nothing', { timeout: 600_000 }, withFailureShot('scan', async () => {
+    for (const folder of [BACKDOORED, CLEAN]) await explorerRow(folder).click();
+    await modelRow(CLEAN).waitFor();
+    await contextMenu(modelRow(BACKDOORED), 'Scan for Backdoors');
+    await notification(`Scanning ${BACKDOORED}/model.json for backdoors`).waitFor();
+    await contextMenu(modelRow(CLEAN), 'Scan for Backdoors');
+    await page.waitForTimeout(1500);
+    await shot('1-scan-progress');
+    const started = Date.now();
+    await notification(/Backdoor detected/).waitFor({ timeout: 300_000 });
+    log(`backdoored model scanned in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    await notification(`${CLEAN}/model.json: no backdoor found`).waitFor({ timeout: 300_000 });
+    log(`both models scanned in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+    const problems = await openProblems();
+    const marker = problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' });
+    await marker.waitFor();
+    const text = await marker.innerText();
+    assert.match(text, new RegExp(`label ${expectedTarget.index} '${expectedTarget.name}'`), text);
+    assert.match(text, /collapse score \d\.\d\d, threshold \d\.\d\d/);
+    const files = await problems.locator('.monaco-list-row .label-name').allInnerTexts();
+    const descriptions = await problems.locator('.monaco-list-row .label-description').allInnerTexts();
+    assert.equal(files.filter((f) => f.includes('model.json')).length, 1, `markers on: ${files.join(', ')}`);
+    assert.ok(descriptions.some((d) => d.includes(BACKDOORED)) && !descriptions.some((d) => d.includes(CLEAN)), descriptions.join(', '));
+    await dismissNotifications();
+    await shot('2-problems');
+  }));
+
+  it('cancels a multi-selection scan mid-way and keeps the last result', { timeout: 300_000 }, withFailureShot('cancel', async () => {
+    writeJson(path.join(workspace, '.vscode/settings.json'), workspaceSettings(SLOW_BAN));
+    await page.waitForTimeout(2000);
+    await modelRow(BACKDOORED).click();
+    await modelRow(CLEAN).click({ modifiers: ['Control'] });
+    await contextMenu(modelRow(BACKDOORED), 'Scan for Backdoors');
+    const progress = notification(`Scanning ${BACKDOORED}/model.json for backdoors`);
+    await progress.filter({ hasText: /mask [1-9]\d*% · ETA/ }).waitFor({ timeout: 120_000 });
+    await page.locator('.statusbar-item').filter({ hasText: `${BACKDOORED}/model.json: mask` }).waitFor();
+    await shot('3-cancel-mid-way');
+    let cancelledAt = Date.now();
+    await progress.getByRole('button', { name: 'Cancel' }).click();
+    await notification(`Scan of ${BACKDOORED}/model.json cancelled.`).waitFor({ timeout: 10_000 });
+    log(`notification Cancel confirmed after ${Date.now() - cancelledAt} ms`);
+    // The notification's Cancel stops one model; the next one of the selection starts, and the
+    // status-bar item (Cancel Scan) stops it and drops the rest of the queue.
+    const next = page.locator('.statusbar-item').filter({ hasText: `${CLEAN}/model.json: mask` });
+    await next.waitFor({ timeout: 60_000 });
+    cancelledAt = Date.now();
+    await next.click();
+    await notification(`Scan of ${CLEAN}/model.json cancelled.`).waitFor({ timeout: 10_000 });
+    log(`status-bar Cancel Scan confirmed after ${Date.now() - cancelledAt} ms`);
+    const problems = await openProblems();
+    await problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' }).waitFor();
+    await shot('4-cancelled');
+    await dismissNotifications();
+    writeJson(path.join(workspace, '.vscode/settings.json'), workspaceSettings(QUICK_BAN));
+  }));
+
+  it('opens the investigation panel from the marker\'s quick fix', { timeout: 120_000 }, withFailureShot('quick-fix', async () => {
+    const problems = await openProblems();
+    const marker = problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' });
+    // The row's light bulb appears once the quick fixes are computed; it opens their menu.
+    await marker.hover();
+    await marker.locator('.codicon-light-bulb').click();
+    await choose(page.getByRole('menuitem', { name: 'Show investigation' }));
+    const tab = page.locator('.tabs-container .tab').filter({ hasText: 'Investigation: model.json' });
+    await tab.waitFor();
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('body').filter({ hasText: expectedTarget.name }).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(1500);
+    await shot('5-investigation');
+  }));
+
+  it('shows a binary model in its read-only custom editor', { timeout: 120_000 }, withFailureShot('model-editor', async () => {
+    await page.keyboard.press('Escape');
+    await explorerRow('weights-only').click();
+    await explorerRow('resnet18-w4.pt').dblclick();
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('body').filter({ hasText: 'Split point' }).waitFor({ timeout: 60_000 });
+    const body = await frame.locator('body').innerText();
+    assert.match(body, /Format\s+pytorch/);
+    assert.match(body, /Scan for Backdoors/);
+    await page.waitForTimeout(1000);
+    await shot('6-model-editor');
+  }));
+});
