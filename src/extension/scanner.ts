@@ -155,6 +155,11 @@ export class Scanner implements vscode.Disposable {
     return { kind: 'failed', message: (e as Error).message };
   }
 
+  /** A rescan that cannot run leaves the marker of an earlier scan of the same content in place. */
+  private async hasResult(uri: vscode.Uri): Promise<boolean> {
+    return (await this.deps.results.lookup(uri.fsPath)) !== undefined;
+  }
+
   private async publish(uri: vscode.Uri, name: string, outcome: ScanOutcome): Promise<void> {
     const { diagnostics, log } = this.deps;
     switch (outcome.kind) {
@@ -176,13 +181,13 @@ export class Scanner implements vscode.Disposable {
         void vscode.window.showInformationMessage(`Scan of ${name} cancelled.`);
         return;
       case 'noDataset':
-        diagnostics.showFinding(uri, noDatasetFinding());
+        if (!(await this.hasResult(uri))) diagnostics.showFinding(uri, noDatasetFinding());
         void vscode.window.showInformationMessage(`${name} cannot be scanned without clean data.`, 'Select Dataset…').then((choice) => {
           if (choice) void vscode.commands.executeCommand(COMMANDS.selectDataset, uri);
         });
         return;
       case 'failed':
-        diagnostics.showFinding(uri, cannotScanFinding(outcome.message));
+        if (!(await this.hasResult(uri))) diagnostics.showFinding(uri, cannotScanFinding(outcome.message));
         log.error(`Scan of ${uri.fsPath} failed: ${outcome.message}`);
         void vscode.window.showErrorMessage(outcome.message, 'Show Log').then((choice) => {
           if (choice) void vscode.commands.executeCommand(COMMANDS.showLog);

@@ -80,7 +80,8 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     assert.ok(megabytes < 20, `the VSIX is ${megabytes.toFixed(1)} MB`);
 
     workspace = path.join(WORK, 'workspace');
-    createWorkspace(workspace);
+    // No data set at first: the first test selects one per model, as a user would.
+    createWorkspace(workspace, workspaceSettings(QUICK_BAN, false));
     expectedTarget = readExpectedTarget();
 
     const userData = path.join(WORK, 'user-data');
@@ -161,6 +162,13 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     return page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${label}"]`);
   }
 
+  async function expandModelFolders(): Promise<void> {
+    for (const folder of [BACKDOORED, CLEAN]) {
+      if ((await explorerRow(folder).getAttribute('aria-expanded')) !== 'true') await explorerRow(folder).click();
+    }
+    await modelRow(CLEAN).waitFor();
+  }
+
   /** The model.json rows, in Explorer order: the backdoored model's folder sorts first. */
   function modelRow(model: string): Locator {
     return explorerRow('model.json').nth(model === BACKDOORED ? 0 : 1);
@@ -183,12 +191,36 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     return page.locator('.notification-toast').filter({ hasText: text });
   }
 
+  function dataDir(): string {
+    return path.join(workspace, 'data');
+  }
+
+  /** code-server's open dialog is a quick input that takes a typed path. */
+  async function pickDataFolder(): Promise<void> {
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(`${dataDir()}/`);
+    await page.waitForTimeout(1000);
+    await page.locator('.quick-input-widget').getByRole('button', { name: 'Use as clean data' }).click();
+  }
+
+  /** Rewrites the workspace settings and gives VS Code time to notice the file change. */
+  async function updateSettings(settings: object): Promise<void> {
+    writeJson(path.join(workspace, '.vscode/settings.json'), settings);
+    await page.waitForTimeout(3000);
+  }
+
+  async function runCommand(title: string): Promise<void> {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.fill(`>${title}`);
+    await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first().waitFor();
+    await input.press('Enter');
+  }
+
   async function dismissNotifications(): Promise<void> {
-    await page.keyboard.press('Escape');
-    for (const toast of await page.locator('.notification-toast').all()) {
-      await toast.hover().catch(() => undefined);
-      await toast.locator('.codicon-notifications-clear, .codicon-close').first().click({ timeout: 2000 }).catch(() => undefined);
-    }
+    await runCommand('Notifications: Clear All Notifications');
+    await page.locator('.notification-toast').first().waitFor({ state: 'detached' });
   }
 
   async function openProblems(): Promise<Locator> {
@@ -207,14 +239,37 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     for (const key of Object.keys(props['backdoorScanner.banSettings'].properties)) assert.ok(key in DEFAULT_BAN_SETTINGS, key);
   });
 
+  it('says when a model has no data set, and its quick fix selects one', { timeout: 300_000 }, withFailureShot('select-dataset', async () => {
+    await expandModelFolders();
+    await contextMenu(modelRow(CLEAN), 'Scan for Backdoors');
+    const problems = await openProblems();
+    const marker = problems.locator('.monaco-list-row').filter({ hasText: 'no clean data set is selected' });
+    await marker.waitFor({ timeout: 60_000 });
+    await shot('1-no-dataset');
+    // The Problems panel computes quick fixes for open files: selecting the marker opens model.json at it.
+    await marker.click();
+    await page.locator('.editor-instance .monaco-editor').first().waitFor();
+    await marker.hover();
+    await marker.locator('.codicon-light-bulb').click();
+    await choose(page.getByRole('menuitem', { name: 'Select dataset…' }));
+    await pickDataFolder();
+    await notification(`${CLEAN}/model.json will be scanned against ${dataDir()}`).getByRole('button', { name: 'Scan Now' }).click();
+    await notification(`${CLEAN}/model.json: no backdoor found`).waitFor({ timeout: 300_000 });
+    await marker.waitFor({ state: 'detached' });
+    // The Explorer's Select Dataset… chooses the backdoored model's data without scanning yet.
+    await contextMenu(modelRow(BACKDOORED), 'Select Dataset…');
+    await pickDataFolder();
+    await notification(`${BACKDOORED}/model.json will be scanned against ${dataDir()}`).waitFor();
+    await dismissNotifications();
+  }));
+
   it('scans from the Explorer: the backdoored model gets an error with its target label, the clean one nothing', { timeout: 600_000 }, withFailureShot('scan', async () => {
-    for (const folder of [BACKDOORED, CLEAN]) await explorerRow(folder).click();
-    await modelRow(CLEAN).waitFor();
+    await expandModelFolders();
     await contextMenu(modelRow(BACKDOORED), 'Scan for Backdoors');
     await notification(`Scanning ${BACKDOORED}/model.json for backdoors`).waitFor();
     await contextMenu(modelRow(CLEAN), 'Scan for Backdoors');
     await page.waitForTimeout(1500);
-    await shot('1-scan-progress');
+    await shot('2-scan-progress');
     const started = Date.now();
     await notification(/Backdoor detected/).waitFor({ timeout: 300_000 });
     log(`backdoored model scanned in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -232,19 +287,18 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     assert.equal(files.filter((f) => f.includes('model.json')).length, 1, `markers on: ${files.join(', ')}`);
     assert.ok(descriptions.some((d) => d.includes(BACKDOORED)) && !descriptions.some((d) => d.includes(CLEAN)), descriptions.join(', '));
     await dismissNotifications();
-    await shot('2-problems');
+    await shot('3-problems');
   }));
 
   it('cancels a multi-selection scan mid-way and keeps the last result', { timeout: 300_000 }, withFailureShot('cancel', async () => {
-    writeJson(path.join(workspace, '.vscode/settings.json'), workspaceSettings(SLOW_BAN));
-    await page.waitForTimeout(2000);
+    await updateSettings(workspaceSettings(SLOW_BAN, false));
     await modelRow(BACKDOORED).click();
     await modelRow(CLEAN).click({ modifiers: ['Control'] });
     await contextMenu(modelRow(BACKDOORED), 'Scan for Backdoors');
     const progress = notification(`Scanning ${BACKDOORED}/model.json for backdoors`);
     await progress.filter({ hasText: /mask [1-9]\d*% · ETA/ }).waitFor({ timeout: 120_000 });
     await page.locator('.statusbar-item').filter({ hasText: `${BACKDOORED}/model.json: mask` }).waitFor();
-    await shot('3-cancel-mid-way');
+    await shot('4-cancel-mid-way');
     let cancelledAt = Date.now();
     await progress.getByRole('button', { name: 'Cancel' }).click();
     await notification(`Scan of ${BACKDOORED}/model.json cancelled.`).waitFor({ timeout: 10_000 });
@@ -259,9 +313,9 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     log(`status-bar Cancel Scan confirmed after ${Date.now() - cancelledAt} ms`);
     const problems = await openProblems();
     await problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' }).waitFor();
-    await shot('4-cancelled');
+    await shot('5-cancelled');
     await dismissNotifications();
-    writeJson(path.join(workspace, '.vscode/settings.json'), workspaceSettings(QUICK_BAN));
+    await updateSettings(workspaceSettings(QUICK_BAN, false));
   }));
 
   it('opens the investigation panel from the marker\'s quick fix', { timeout: 120_000 }, withFailureShot('quick-fix', async () => {
@@ -276,7 +330,7 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await frame.locator('body').filter({ hasText: expectedTarget.name }).waitFor({ timeout: 30_000 });
     await page.waitForTimeout(1500);
-    await shot('5-investigation');
+    await shot('6-investigation');
   }));
 
   it('shows a binary model in its read-only custom editor', { timeout: 120_000 }, withFailureShot('model-editor', async () => {
@@ -289,6 +343,6 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     assert.match(body, /Format\s+pytorch/);
     assert.match(body, /Scan for Backdoors/);
     await page.waitForTimeout(1000);
-    await shot('6-model-editor');
+    await shot('7-model-editor');
   }));
 });

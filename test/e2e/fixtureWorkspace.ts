@@ -33,8 +33,9 @@ export function writeJson(file: string, value: unknown): void {
   fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-export function workspaceSettings(ban: object): object {
-  return { 'backdoorScanner.dataPath': 'data', 'backdoorScanner.steps': 10, 'backdoorScanner.banSettings': ban };
+/** Workspace settings for quick scans; with `withDataPath`, every model is scanned against data/. */
+export function workspaceSettings(ban: object, withDataPath = true): object {
+  return { ...(withDataPath ? { 'backdoorScanner.dataPath': 'data' } : {}), 'backdoorScanner.steps': 10, 'backdoorScanner.banSettings': ban };
 }
 
 /** The backdoored model's target label and its class name, from its training record and sidecar. */
@@ -44,8 +45,8 @@ export function expectedTarget(): { index: number; name: string } {
   return { index: training.target, name: sidecar.classes[training.target] };
 }
 
-/** Creates the workspace in `dir` (emptied first). */
-export function createWorkspace(dir: string): void {
+/** Creates the workspace in `dir` (emptied first) with these workspace settings. */
+export function createWorkspace(dir: string, settings: object): void {
   fs.rmSync(dir, { recursive: true, force: true });
   for (const name of [BACKDOORED, CLEAN]) fs.cpSync(path.join(MODELS, name), path.join(dir, name), { recursive: true });
   fs.mkdirSync(path.join(dir, 'weights-only'), { recursive: true });
@@ -62,5 +63,5 @@ export function createWorkspace(dir: string): void {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.writeFileSync(dest, bytes);
   }
-  writeJson(path.join(dir, '.vscode/settings.json'), workspaceSettings(QUICK_BAN));
+  writeJson(path.join(dir, '.vscode/settings.json'), settings);
 }
