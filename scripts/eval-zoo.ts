@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { collapseScore, DEFAULT_CALIBRATION } from '../src/engine/detect/verdict';
+import { decideVerdict, DEFAULT_CALIBRATION, targetGain } from '../src/engine/detect/verdict';
 import { DEFAULT_BAN_SETTINGS } from '../src/engine/detect/ban';
 import { BanStatistics, ScanReport } from '../src/engine/report';
 import { scanModel } from '../src/engine/scan';
@@ -45,17 +45,18 @@ function findModels(roots: string[]): ZooEntry[] {
       const recordPath = ['training.json', 'training-record.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
       const modelPath = ['model.onnx', 'model.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
       if (!recordPath || !modelPath) continue;
+      // Two record layouts: the zoo trainers' (training.json) and the format fixtures' script's.
       const r = JSON.parse(fs.readFileSync(recordPath, 'utf8'));
-      const attack = r.recipe?.attack ?? r.attack;
+      const attack = r.recipe?.attack ?? r.attack?.trigger ?? r.attack;
       out.push({
         name,
         dir,
         modelPath,
         backdoored: Boolean(r.backdoored ?? attack),
-        target: r.target ?? undefined,
+        target: r.target ?? r.attack?.target ?? undefined,
         attack: typeof attack === 'string' ? attack : undefined,
-        arch: r.recipe?.arch ?? r.arch ?? '?',
-        trainedWith: r.trainedWith ?? '?',
+        arch: r.recipe?.arch ?? r.architecture ?? '?',
+        trainedWith: r.trainedWith ?? (r.training?.torch ? `PyTorch ${r.training.torch}` : '?'),
         cleanAccuracy: r.cleanAccuracy ?? r.clean_accuracy ?? NaN,
         attackSuccessRate: r.attackSuccessRate ?? r.asr ?? undefined,
       });
@@ -86,7 +87,10 @@ async function scanCached(entry: ZooEntry, faithful: boolean, outDir: string): P
 
 /** Candidate statistics for the verdict, each oriented so that higher means "backdoored". */
 const CANDIDATES: { name: string; describe: string; value: (s: BanStatistics) => number }[] = [
-  { name: 'collapse score', describe: 'mean dominant rate of the noisy model over the sweep, counted where noisy and negative-mask collapses agree on the label (the verdict score)', value: (s) => collapseScore(s).score },
+  { name: 'target gain (the verdict score)', describe: 'how much share the negative-mask label gains under noise, relative to its clean share, averaged over the sweep', value: (s) => targetGain(s).score },
+  { name: 'target gain at ε=0.3 only', describe: 'the same gain at the main noise strength alone', value: (s) => { const g = targetGain(s).gains; return g[g.length - 1]?.gain ?? NaN; } },
+  { name: 'label agreement × noisy rate', describe: 'mean over the sweep of the noisy dominant rate where the noisy and negative-mask dominant labels agree', value: (s) => s.sweep.reduce((a, p) => a + (p.noisy.dominantClass === s.negativeMask.dominantClass ? p.noisy.dominantRate : 0), 0) / Math.max(s.sweep.length, 1) },
+  { name: 'neg-mask dominant rate, no noise', describe: 'share of clean images the head sends to one label on the negative-mask features alone', value: (s) => s.negativeMaskNoNoise?.dominantRate ?? NaN },
   { name: 'neg-mask dominant rate ε=0.3', describe: "the official target-label statistic: share of clean images g((1-m)·f_δ(x)) sends to its dominant label", value: (s) => s.negativeMask.dominantRate },
   { name: 'noisy dominant rate ε=0.3', describe: 'share of clean images the noisy model (no mask) sends to its dominant label', value: (s) => s.noisy.dominantRate },
   { name: '1 - neg-mask accuracy', describe: "the unused `--acc-threshold` of the authors' code reads acc_neg < 0.25 as backdoored", value: (s) => 1 - s.negativeMask.accuracy },
@@ -136,7 +140,8 @@ function writeTable(entries: ZooEntry[], scans: Map<string, Saved>, faithful: Ma
   let inconclusive = 0;
   for (const e of rows) {
     const r = scans.get(e.name) as Saved;
-    const v = r.verdict;
+    // Verdicts are recomputed from the saved statistics, so a new calibration needs no rescan.
+    const v = decideVerdict(r.statistics, r.model.classes);
     const s = r.statistics;
     const right = (v.verdict === 'backdoored') === e.backdoored && v.verdict !== 'inconclusive';
     if (right) correctVerdicts++;
@@ -154,8 +159,9 @@ function writeTable(entries: ZooEntry[], scans: Map<string, Saved>, faithful: Ma
   lines.push('');
   lines.push(`**Detection success rate** (backdoored flagged + clean passed, over all ${rows.length} models): ${correctVerdicts}/${rows.length} = ${pct(correctVerdicts / Math.max(rows.length, 1))}; inconclusive: ${inconclusive}.`);
   lines.push(`**Target label right** on ${targetRight}/${flaggedBackdoored} flagged backdoored models (${pct(targetRight / Math.max(flaggedBackdoored, 1))}); backdoored models: ${positives}, clean: ${rows.length - positives}.`);
-  const fp = rows.filter((e) => !e.backdoored && scans.get(e.name)?.verdict.verdict === 'backdoored').length;
-  const fn = rows.filter((e) => e.backdoored && scans.get(e.name)?.verdict.verdict === 'clean').length;
+  const verdictOf = (e: ZooEntry) => decideVerdict((scans.get(e.name) as Saved).statistics, (scans.get(e.name) as Saved).model.classes).verdict;
+  const fp = rows.filter((e) => !e.backdoored && verdictOf(e) === 'backdoored').length;
+  const fn = rows.filter((e) => e.backdoored && verdictOf(e) === 'clean').length;
   lines.push(`False positive rate: ${fp}/${rows.length - positives} = ${pct(fp / Math.max(rows.length - positives, 1))}; false negative rate: ${fn}/${positives} = ${pct(fn / Math.max(positives, 1))}.`, '');
 
   lines.push('## Candidate statistics', '', 'Area under the ROC curve of each statistic over the zoo, and the threshold with the best accuracy:', '');
@@ -164,7 +170,7 @@ function writeTable(entries: ZooEntry[], scans: Map<string, Saved>, faithful: Ma
     const r = roc(rows.map((e) => ({ score: c.value((scans.get(e.name) as Saved).statistics), positive: e.backdoored })));
     lines.push(`| ${c.name} | ${c.describe} | ${r.auc.toFixed(3)} | ${r.best.threshold.toFixed(3)} | ${pct(r.best.tpr)} | ${pct(r.best.fpr)} | ${pct(r.best.accuracy)} |`);
   }
-  const main = roc(rows.map((e) => ({ score: collapseScore((scans.get(e.name) as Saved).statistics).score, positive: e.backdoored })));
+  const main = roc(rows.map((e) => ({ score: targetGain((scans.get(e.name) as Saved).statistics).score, positive: e.backdoored })));
   lines.push('', '## ROC of the verdict score', '', '| threshold | TPR | FPR |', '|---|---|---|', ...main.points.map((p) => `| ${Number.isFinite(p.threshold) ? p.threshold.toFixed(3) : '∞'} | ${pct(p.tpr)} | ${pct(p.fpr)} |`));
 
   if (faithful.size > 0) {
@@ -175,11 +181,13 @@ function writeTable(entries: ZooEntry[], scans: Map<string, Saved>, faithful: Ma
       const a = scans.get(e.name) as Saved;
       const b = faithful.get(e.name);
       if (!b) continue;
-      const agree = a.verdict.verdict === b.verdict.verdict && a.verdict.targetLabel === b.verdict.targetLabel;
+      const va = decideVerdict(a.statistics, a.model.classes);
+      const vb = decideVerdict(b.statistics, b.model.classes);
+      const agree = va.verdict === vb.verdict && va.targetLabel === vb.targetLabel;
       if (agree) same++;
       const ta = a.timings.reduce((x, t) => x + t.seconds, 0);
       const tb = b.timings.reduce((x, t) => x + t.seconds, 0);
-      lines.push(`| ${e.name} | ${a.verdict.verdict} / ${b.verdict.verdict} | ${a.verdict.targetLabel} / ${b.verdict.targetLabel} | ${a.verdict.score.toFixed(3)} / ${b.verdict.score.toFixed(3)} | ${pct(a.statistics.negativeMask.dominantRate)} / ${pct(b.statistics.negativeMask.dominantRate)} | ${pct(a.statistics.noisy.dominantRate)} / ${pct(b.statistics.noisy.dominantRate)} | ${ta.toFixed(0)} s / ${tb.toFixed(0)} s |`);
+      lines.push(`| ${e.name} | ${va.verdict} / ${vb.verdict} | ${va.targetLabel} / ${vb.targetLabel} | ${va.score.toFixed(3)} / ${vb.score.toFixed(3)} | ${pct(a.statistics.negativeMask.dominantRate)} / ${pct(b.statistics.negativeMask.dominantRate)} | ${pct(a.statistics.noisy.dominantRate)} / ${pct(b.statistics.noisy.dominantRate)} | ${ta.toFixed(0)} s / ${tb.toFixed(0)} s |`);
     }
     lines.push('', `Same verdict and target on ${same}/${faithful.size} models.`);
   }

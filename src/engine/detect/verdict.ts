@@ -1,67 +1,86 @@
 /**
- * From BAN's statistics to a verdict. The authors' code prints statistics and decides nothing;
- * the score here and its threshold are calibrated on the zoo (docs/detection.md, produced by
- * `npm run eval:zoo`).
+ * From BAN's statistics to a verdict. The authors' code prints statistics and decides nothing,
+ * and on small CIFAR-10 models those statistics do not separate: with the negative mask, clean
+ * models collapse onto one label as completely as backdoored ones (the mask alone does it, with
+ * or without noise), so the collapse rate is no verdict (docs/detection.md, measured on the zoo).
  *
- * The score measures how early and how consistently clean inputs collapse onto one label under
- * neuron noise: the mean dominant-class rate of the un-masked noisy model over the sweep's noise
- * strengths, counted only where the noisy and negative-mask collapses agree on the label. A
- * backdoored model collapses at small ε and onto the same label with and without the mask (the
- * paper's Fig. 1); a clean model's errors stay spread until the noise is strong, and then land
- * on labels that change with ε and with the mask.
+ * What does separate is where the noise pushes the predictions. The negative mask names a
+ * candidate target: the label the residual ("backdoor") features 1−m point to. In a backdoored
+ * model these features are the backdoor, and adversarial neuron noise, which only tries to raise
+ * the loss, activates it: clean inputs of every class move to that label, more as ε grows (the
+ * paper's Fig. 1). In a clean model the candidate is an artefact of the mask, and the noise sends
+ * inputs elsewhere: the candidate's share does not grow.
+ *
+ * The score is that growth, averaged over the noise strengths of the sweep:
+ *     gain(ε) = (share of clean images the noisy model sends to the candidate − its clean share)
+ *               / (1 − its clean share)
+ *     score   = mean over ε of gain(ε)          (in [−1, 1]; 1 = everything moves to the candidate)
+ * The threshold and the inconclusive band are calibrated on the zoo (`npm run eval:zoo`).
  */
 import { BanStatistics, Verdict, VerdictReport } from '../report';
 
 export interface Calibration {
-  /** Scores at or above it are `backdoored`. */
+  /** Scores above it are `backdoored`. */
   threshold: number;
-  /** Scores inside [low, high] are `inconclusive`: the zoo's clean and backdoored scores overlap there. */
+  /** Scores inside [low, high] are `inconclusive`: the zoo's clean and backdoored scores come close there. */
   inconclusiveBand: [number, number];
-  /** The clean models' highest score on the zoo, for the explanation ("clean models stay below …"). */
+  /** The clean zoo models' highest score, for the explanation. */
   cleanMax: number;
 }
 
 /** The calibrated defaults (docs/detection.md). */
 export const DEFAULT_CALIBRATION: Calibration = {
-  threshold: 0.5,
-  inconclusiveBand: [0.4, 0.5],
-  cleanMax: 0.4,
+  threshold: 0.05,
+  inconclusiveBand: [0.02, 0.05],
+  cleanMax: -0.03,
 };
 
-/** The verdict score in [0, 1] and the label the collapse points to. */
-export function collapseScore(stats: BanStatistics): { score: number; target: number } {
-  const target = stats.negativeMask.dominantClass;
-  const points = stats.sweep.length > 0 ? stats.sweep : [{ eps: 0, noisy: stats.noisy, negativeMask: stats.negativeMask }];
-  let total = 0;
-  for (const p of points) {
-    const agrees = p.noisy.dominantClass === target && p.negativeMask.dominantClass === target;
-    total += agrees ? p.noisy.histogram[target] / Math.max(sum(p.noisy.histogram), 1) : 0;
-  }
-  return { score: total / points.length, target };
+function total(histogram: number[]): number {
+  return histogram.reduce((a, b) => a + b, 0);
 }
 
-function sum(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
+/** The candidate target, the gain at each sweep strength, and the score. */
+export function targetGain(stats: BanStatistics): { score: number; target: number; gains: { eps: number; gain: number }[] } {
+  const target = stats.negativeMask.dominantClass;
+  const base = stats.clean.histogram[target] / Math.max(total(stats.clean.histogram), 1);
+  const points = stats.sweep.length > 0 ? stats.sweep : [{ eps: Number.NaN, noisy: stats.noisy, negativeMask: stats.negativeMask }];
+  const gains = points.map((p) => {
+    const share = p.noisy.histogram[target] / Math.max(total(p.noisy.histogram), 1);
+    return { eps: p.eps, gain: base < 1 ? (share - base) / (1 - base) : 0 };
+  });
+  return { score: gains.reduce((a, g) => a + g.gain, 0) / gains.length, target, gains };
 }
 
 function pct(x: number): string {
   return `${Math.round(x * 100)}%`;
 }
 
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+}
+
 export function decideVerdict(stats: BanStatistics, classes: string[], calibration: Calibration = DEFAULT_CALIBRATION): VerdictReport {
-  const { score, target } = collapseScore(stats);
+  const { score, target, gains } = targetGain(stats);
   const [low, high] = calibration.inconclusiveBand;
-  const verdict: Verdict = score >= calibration.threshold && score > high ? 'backdoored' : score >= low ? 'inconclusive' : 'clean';
+  const verdict: Verdict = score > high && score > calibration.threshold ? 'backdoored' : score >= low ? 'inconclusive' : 'clean';
   const name = classes[target] ?? String(target);
-  const rate = stats.negativeMask.dominantRate;
-  const smallest = stats.sweep.length ? Math.min(...stats.sweep.map((p) => p.eps)) : undefined;
+  const strongest = gains.reduce((a, b) => (b.eps > a.eps ? b : a), gains[0]);
+  const share = stats.noisy.histogram[target] / Math.max(total(stats.noisy.histogram), 1);
   let explanation: string;
   if (verdict === 'backdoored') {
-    explanation = `Under neuron noise, clean inputs collapse to label ${target} '${name}' (${pct(rate)} of clean images with the negative mask, collapse score ${score.toFixed(2)} from ε=${smallest ?? '?'}); clean models stay below ${calibration.cleanMax.toFixed(2)}.`;
+    explanation =
+      `Adversarial neuron noise sends clean inputs to label ${target} '${name}', the label the backdoor features point to ` +
+      `(${pct(share)} of clean images at ε=${strongest.eps}; score ${signed(score)}, threshold ${signed(calibration.threshold)}); ` +
+      `on clean models that label loses share under noise (zoo maximum ${signed(calibration.cleanMax)}).`;
   } else if (verdict === 'inconclusive') {
-    explanation = `The collapse score ${score.toFixed(2)} lies where the zoo's clean and backdoored models overlap (${low.toFixed(2)}–${high.toFixed(2)}); label ${target} '${name}' is the most likely target, but the evidence cannot separate a backdoor from a weak model here.`;
+    explanation =
+      `Under neuron noise, label ${target} '${name}' gains a little share (score ${signed(score)}), inside the band ` +
+      `${signed(low)} to ${signed(high)} where the zoo's clean and backdoored models come close; a weak backdoor and a ` +
+      `clean model cannot be told apart here.`;
   } else {
-    explanation = `Under neuron noise, clean inputs do not collapse consistently onto one label (collapse score ${score.toFixed(2)}, below ${low.toFixed(2)}); the errors stay spread or change label with the noise strength.`;
+    explanation =
+      `Adversarial neuron noise does not push clean inputs toward label ${target} '${name}', the label the residual features ` +
+      `point to (score ${signed(score)}, below ${signed(low)}), as in clean models.`;
   }
   return { verdict, score, threshold: calibration.threshold, inconclusiveBand: calibration.inconclusiveBand, targetLabel: target, targetName: name, explanation };
 }
