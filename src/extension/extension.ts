@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { DatasetChoices } from './datasets';
 import { ScanCodeActions, ScanDiagnostics } from './diagnostics';
-import { BINARY_MODEL_EXTENSIONS, MODEL_EDITOR_VIEW_TYPE, TFJS_MODEL_FILE } from './ids';
+import { BINARY_MODEL_EXTENSIONS, COMMANDS, MODEL_EDITOR_VIEW_TYPE, TFJS_MODEL_FILE } from './ids';
 import { ModelEditorProvider } from './modelEditor';
 import { registerModelTriggers } from './modelTriggers';
 import { ResultStore } from './resultStore';
@@ -43,7 +43,15 @@ export function activate(context: vscode.ExtensionContext): void {
     diagnostics,
     statusBar,
     scanner,
-    workerHost.onDidChangeStatus((status) => statusBar.setWorker(status)),
+    workerHost.onDidChangeStatus((status) => {
+      statusBar.setWorker(status);
+      if (status.state === 'failed') {
+        void vscode.window.showErrorMessage(status.reason, 'Restart Worker', 'Show Log').then((choice) => {
+          if (choice === 'Restart Worker') void vscode.commands.executeCommand(COMMANDS.restartWorker);
+          if (choice === 'Show Log') log.show();
+        });
+      }
+    }),
     vscode.window.registerCustomEditorProvider(MODEL_EDITOR_VIEW_TYPE, new ModelEditorProvider({ host, results, scanner, datasets }), {
       supportsMultipleEditorsPerDocument: true,
     }),
