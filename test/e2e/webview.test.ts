@@ -22,8 +22,8 @@ import { contentSecurityPolicy, panelHtml } from '../../webview/html';
 import { DARK, LIGHT, type WebviewTheme } from './webview-themes';
 
 const root = path.resolve(__dirname, '../..');
-/** The recorded report the panel draws: the synthetic one until a real scan is recorded. */
-const REPORT_PATH = path.resolve(root, process.env.BACKDOOR_PANEL_REPORT ?? 'test/fixtures/reports/synthetic-report.json');
+/** The recorded report the panel draws: a real scan of the engine-trained BadNets fixture (backdoor-scan scan --format json). */
+const REPORT_PATH = path.resolve(root, process.env.BACKDOOR_PANEL_REPORT ?? 'test/fixtures/reports/vgg-small-badnets.json');
 const SCREENSHOTS = path.join(root, 'test/e2e/screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 const ORIGIN = 'http://panel.test';
