@@ -1,0 +1,18 @@
+#!/usr/bin/python3
+"""Exports a randomly initialised CIFAR ResNet-18 (seed 0) to ONNX for the benchmarks, BatchNorm
+kept as its own nodes. Speed does not depend on the weights, and both sides load this same file.
+
+  /usr/bin/python3 bench/export-resnet18.py bench/models/resnet18.onnx
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from reference_archs import ResNet  # noqa: E402
+
+torch.manual_seed(0)
+model = ResNet([2, 2, 2, 2], [64, 128, 256, 512]).eval()
+torch.onnx.export(model, torch.randn(1, 3, 32, 32), sys.argv[1], opset_version=13, input_names=["input"], output_names=["logits"],
+                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
