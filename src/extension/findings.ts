@@ -22,24 +22,37 @@ function pct(x: number): string {
   return `${Math.round(x * 100)}%`;
 }
 
+/** Scores can be negative; they are written with their sign, as the engine's explanation does. */
+export function signed(x: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+}
+
 function label(report: ScanReport): string {
   const { targetLabel, targetName } = report.verdict;
   if (targetLabel === undefined) return 'one label';
   return targetName && targetName !== String(targetLabel) ? `label ${targetLabel} '${targetName}'` : `label ${targetLabel}`;
 }
 
+/** The share of clean images that the noisy model sends to the suspected target. */
+function targetShare(report: ScanReport): number {
+  const { noisy } = report.statistics;
+  const target = report.verdict.targetLabel ?? noisy.dominantClass;
+  const images = noisy.histogram.reduce((a, b) => a + b, 0);
+  return images > 0 ? (noisy.histogram[target] ?? 0) / images : 0;
+}
+
 /** The finding of a report, or undefined for a clean model (which gets no marker). */
 export function findingOf(report: ScanReport): Finding | undefined {
   const { verdict, score, threshold, inconclusiveBand } = report.verdict;
-  const rate = pct(report.statistics.negativeMask.dominantRate);
+  const share = pct(targetShare(report));
   const [low, high] = inconclusiveBand;
   if (verdict === 'backdoored') {
     return {
       code: 'backdoor',
       severity: 'error',
       message:
-        `Backdoor detected: inputs collapse to ${label(report)} under neuron noise (${rate} of clean images); ` +
-        `collapse score ${score.toFixed(2)}, threshold ${threshold.toFixed(2)}; clean models score below ${low.toFixed(2)}.`,
+        `Backdoor detected: inputs collapse to ${label(report)} under neuron noise (${share} of clean images); ` +
+        `score ${signed(score)}, threshold ${signed(threshold)}; clean models score below ${signed(low)}.`,
     };
   }
   if (verdict === 'inconclusive') {
@@ -47,8 +60,8 @@ export function findingOf(report: ScanReport): Finding | undefined {
       code: 'inconclusive',
       severity: 'warning',
       message:
-        `Backdoor scan inconclusive: collapse score ${score.toFixed(2)} lies between ${low.toFixed(2)} and ${high.toFixed(2)}, ` +
-        `where clean and backdoored models overlap; ${label(report)} is the likeliest target (${rate} of clean images under neuron noise).`,
+        `Backdoor scan inconclusive: score ${signed(score)} lies between ${signed(low)} and ${signed(high)}, ` +
+        `where clean and backdoored models come close; ${label(report)} is the likeliest target (${share} of clean images under neuron noise).`,
     };
   }
   return undefined;

@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import type { ScanReport } from '../engine/report';
 import type { ModelSummaryResult } from '../protocol/worker';
 import { DatasetChoices } from './datasets';
+import { signed } from './findings';
 import { COMMANDS } from './ids';
 import { ResultStore } from './resultStore';
 import { Scanner } from './scanner';
@@ -126,7 +127,7 @@ function scanSection(state: ViewState): string {
     <p class="verdict ${escape(v.verdict)}">${escape(v.verdict)}</p>
     <p>${escape(v.explanation)}</p>
     <table class="facts">${rows([
-      ['Collapse score', `${escape(v.score.toFixed(2))} (threshold ${escape(v.threshold.toFixed(2))}, inconclusive ${escape(v.inconclusiveBand[0].toFixed(2))}–${escape(v.inconclusiveBand[1].toFixed(2))})`],
+      ['Score', `${escape(signed(v.score))} (threshold ${escape(signed(v.threshold))}, inconclusive ${escape(signed(v.inconclusiveBand[0]))} to ${escape(signed(v.inconclusiveBand[1]))})`],
       ['Likeliest target', target],
       ['Clean data', `${escape(r.data.path)} (${escape(r.data.optimisationImages)} optimisation, ${escape(r.data.evaluationImages)} evaluation images)`],
       ['Settings', `ε ${escape(r.settings.eps)}, ${escape(r.settings.steps)} steps, seed ${escape(r.settings.seed)}`],
@@ -158,7 +159,7 @@ function renderPage(uri: vscode.Uri, state: ViewState, busy: boolean): string {
   .progress { color: var(--vscode-progressBar-background); font-weight: 600; }
   .button { display: inline-block; padding: 4px 12px; margin: 2px 4px 2px 0; color: var(--vscode-button-foreground); background: var(--vscode-button-background); text-decoration: none; border-radius: 2px; }
   .button:hover { background: var(--vscode-button-hoverBackground); }
-  code { font-family: var(--vscode-editor-font-family); }
+  code { font-family: var(--vscode-editor-font-family); overflow-wrap: anywhere; }
 </style>
 <title>${escape(path.basename(uri.fsPath))}</title></head>
 <body>

@@ -9,7 +9,7 @@ import type { ScanReport } from '../engine/report';
 import { WorkerErrorCode } from '../protocol/worker';
 import { DatasetChoices } from './datasets';
 import { ScanDiagnostics } from './diagnostics';
-import { cannotScanFinding, findingOf, noDatasetFinding } from './findings';
+import { cannotScanFinding, findingOf, noDatasetFinding, signed } from './findings';
 import { COMMANDS, SCANNING_CONTEXT } from './ids';
 import { PhaseProgress } from './progressText';
 import { ResultStore } from './resultStore';
@@ -167,7 +167,7 @@ export class Scanner implements vscode.Disposable {
         const { report, reportFile } = outcome;
         await diagnostics.showReport(uri, report, reportFile);
         const finding = findingOf(report);
-        const summary = `${name}: ${finding ? finding.message : `no backdoor found (collapse score ${report.verdict.score.toFixed(2)}, threshold ${report.verdict.threshold.toFixed(2)}).`}`;
+        const summary = `${name}: ${finding ? finding.message : `no backdoor found (score ${signed(report.verdict.score)}, threshold ${signed(report.verdict.threshold)}).`}`;
         if (finding) {
           void vscode.window.showWarningMessage(summary, 'Show Investigation').then((choice) => {
             if (choice) void vscode.commands.executeCommand(COMMANDS.showInvestigation, uri);

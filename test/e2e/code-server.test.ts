@@ -1,10 +1,12 @@
 /**
  * The extension in a real VS Code: code-server (VS Code 1.100 served to a browser) with the freshly
  * packaged VSIX installed, driven by Debian's Chromium through playwright-core. It opens a workspace
- * with a backdoored and a clean TF.js model and a few hundred CIFAR-10 test images, scans both from
- * the Explorer's context menu, reads the Problems panel, cancels a second (multi-selection) scan
- * mid-way, opens the investigation panel from the marker's quick fix and the custom editor of a
- * binary model, and saves screenshots under test/e2e/screenshots/.
+ * with a backdoored and a clean TF.js model and the CIFAR-10 test set. The clean model first gets
+ * the no-data-set marker, whose quick fix selects the data and scans it; the backdoored one is
+ * scanned from the Explorer's context menu and the Problems panel is read; a multi-selection scan
+ * is cancelled mid-way; the marker's quick fix opens the investigation panel; a binary model opens
+ * in the custom editor. Screenshots go to test/e2e/screenshots/. Each full scan takes a few
+ * minutes on two busy cores (fixtureWorkspace.ts says why the test set is scanned whole).
  *
  *   npm run test:e2e       (BACKDOOR_E2E_MODELS=dir to use other vgg-small-badnets/-clean models)
  *
@@ -20,7 +22,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { DEFAULT_BAN_SETTINGS } from '../../src/engine/detect/ban';
-import { BACKDOORED, CLEAN, createWorkspace, expectedTarget as readExpectedTarget, missingFixtures, QUICK_BAN, root, workspaceSettings, writeJson } from './fixtureWorkspace';
+import { BACKDOORED, CLEAN, createWorkspace, DATA_FILE, expectedTarget as readExpectedTarget, missingFixtures, root, workspaceSettings, writeJson } from './fixtureWorkspace';
 
 const WORK = path.join(root, 'test/e2e/.work/code-server');
 const SCREENSHOTS = path.join(root, 'test/e2e/screenshots');
@@ -28,8 +30,6 @@ const CODE_SERVER_DIR = path.join(root, '.vscode-test/code-server');
 const CODE_SERVER = path.join(CODE_SERVER_DIR, 'node_modules/code-server/out/node/entry.js');
 const INSTALL_SCRIPT = path.resolve(root, '../shared/tools/install-code-server.sh');
 const CHROMIUM = '/usr/bin/chromium';
-/** A scan long enough to be cancelled in the middle. */
-const SLOW_BAN = { ...QUICK_BAN, maskEpochs: 200 };
 
 function log(message: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} e2e: ${message}\n`);
@@ -81,7 +81,7 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
 
     workspace = path.join(WORK, 'workspace');
     // No data set at first: the first test selects one per model, as a user would.
-    createWorkspace(workspace, workspaceSettings(QUICK_BAN, false));
+    createWorkspace(workspace, workspaceSettings(false));
     expectedTarget = readExpectedTarget();
 
     const userData = path.join(WORK, 'user-data');
@@ -191,23 +191,17 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     return page.locator('.notification-toast').filter({ hasText: text });
   }
 
-  function dataDir(): string {
-    return path.join(workspace, 'data');
+  function dataFile(): string {
+    return path.join(workspace, DATA_FILE);
   }
 
   /** code-server's open dialog is a quick input that takes a typed path. */
-  async function pickDataFolder(): Promise<void> {
+  async function pickDataFile(): Promise<void> {
     const input = page.locator('.quick-input-widget input');
     await input.waitFor();
-    await input.fill(`${dataDir()}/`);
+    await input.fill(dataFile());
     await page.waitForTimeout(1000);
     await page.locator('.quick-input-widget').getByRole('button', { name: 'Use as clean data' }).click();
-  }
-
-  /** Rewrites the workspace settings and gives VS Code time to notice the file change. */
-  async function updateSettings(settings: object): Promise<void> {
-    writeJson(path.join(workspace, '.vscode/settings.json'), settings);
-    await page.waitForTimeout(3000);
   }
 
   async function runCommand(title: string): Promise<void> {
@@ -239,7 +233,7 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     for (const key of Object.keys(props['backdoorScanner.banSettings'].properties)) assert.ok(key in DEFAULT_BAN_SETTINGS, key);
   });
 
-  it('says when a model has no data set, and its quick fix selects one', { timeout: 300_000 }, withFailureShot('select-dataset', async () => {
+  it('says when a model has no data set, and its quick fix selects one', { timeout: 900_000 }, withFailureShot('select-dataset', async () => {
     await expandModelFolders();
     await contextMenu(modelRow(CLEAN), 'Scan for Backdoors');
     const problems = await openProblems();
@@ -252,36 +246,34 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     await marker.hover();
     await marker.locator('.codicon-light-bulb').click();
     await choose(page.getByRole('menuitem', { name: 'Select dataset…' }));
-    await pickDataFolder();
-    await notification(`${CLEAN}/model.json will be scanned against ${dataDir()}`).getByRole('button', { name: 'Scan Now' }).click();
-    await notification(`${CLEAN}/model.json: no backdoor found`).waitFor({ timeout: 300_000 });
+    await pickDataFile();
+    await notification(`${CLEAN}/model.json will be scanned against ${dataFile()}`).getByRole('button', { name: 'Scan Now' }).click();
+    const started = Date.now();
+    await notification(`${CLEAN}/model.json: no backdoor found`).waitFor({ timeout: 600_000 });
+    log(`clean model scanned in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     await marker.waitFor({ state: 'detached' });
     // The Explorer's Select Dataset… chooses the backdoored model's data without scanning yet.
     await contextMenu(modelRow(BACKDOORED), 'Select Dataset…');
-    await pickDataFolder();
-    await notification(`${BACKDOORED}/model.json will be scanned against ${dataDir()}`).waitFor();
+    await pickDataFile();
+    await notification(`${BACKDOORED}/model.json will be scanned against ${dataFile()}`).waitFor();
     await dismissNotifications();
   }));
 
-  it('scans from the Explorer: the backdoored model gets an error with its target label, the clean one nothing', { timeout: 600_000 }, withFailureShot('scan', async () => {
+  it('scans from the Explorer: the backdoored model gets an error with its target label, the clean one nothing', { timeout: 900_000 }, withFailureShot('scan', async () => {
     await expandModelFolders();
     await contextMenu(modelRow(BACKDOORED), 'Scan for Backdoors');
-    await notification(`Scanning ${BACKDOORED}/model.json for backdoors`).waitFor();
-    await contextMenu(modelRow(CLEAN), 'Scan for Backdoors');
-    await page.waitForTimeout(1500);
+    await notification(`Scanning ${BACKDOORED}/model.json for backdoors`).filter({ hasText: /mask [1-9]\d*% · ETA/ }).waitFor({ timeout: 120_000 });
     await shot('2-scan-progress');
     const started = Date.now();
-    await notification(/Backdoor detected/).waitFor({ timeout: 300_000 });
+    await notification(/Backdoor detected/).waitFor({ timeout: 600_000 });
     log(`backdoored model scanned in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    await notification(`${CLEAN}/model.json: no backdoor found`).waitFor({ timeout: 300_000 });
-    log(`both models scanned in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
     const problems = await openProblems();
     const marker = problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' });
     await marker.waitFor();
     const text = await marker.innerText();
     assert.match(text, new RegExp(`label ${expectedTarget.index} '${expectedTarget.name}'`), text);
-    assert.match(text, /collapse score \d\.\d\d, threshold \d\.\d\d/);
+    assert.match(text, /score [+−]\d\.\d\d, threshold [+−]\d\.\d\d/);
     const files = await problems.locator('.monaco-list-row .label-name').allInnerTexts();
     const descriptions = await problems.locator('.monaco-list-row .label-description').allInnerTexts();
     assert.equal(files.filter((f) => f.includes('model.json')).length, 1, `markers on: ${files.join(', ')}`);
@@ -291,7 +283,6 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
   }));
 
   it('cancels a multi-selection scan mid-way and keeps the last result', { timeout: 300_000 }, withFailureShot('cancel', async () => {
-    await updateSettings(workspaceSettings(SLOW_BAN, false));
     await modelRow(BACKDOORED).click();
     await modelRow(CLEAN).click({ modifiers: ['Control'] });
     await contextMenu(modelRow(BACKDOORED), 'Scan for Backdoors');
@@ -315,7 +306,6 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     await problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' }).waitFor();
     await shot('5-cancelled');
     await dismissNotifications();
-    await updateSettings(workspaceSettings(QUICK_BAN, false));
   }));
 
   it('opens the investigation panel from the marker\'s quick fix', { timeout: 120_000 }, withFailureShot('quick-fix', async () => {
@@ -344,5 +334,8 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     assert.match(body, /Scan for Backdoors/);
     await page.waitForTimeout(1000);
     await shot('7-model-editor');
+    // The editor's buttons are command links; this model has no data set, so the scan says so.
+    await frame.getByText('Scan for Backdoors').click();
+    await notification('weights-only/resnet18-w4.pt cannot be scanned without clean data.').waitFor();
   }));
 });

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { runTests } from '@vscode/test-electron';
-import { createWorkspace, expectedTarget, missingFixtures, QUICK_BAN, root, workspaceSettings } from '../e2e/fixtureWorkspace';
+import { createWorkspace, expectedTarget, missingFixtures, root, workspaceSettings } from '../e2e/fixtureWorkspace';
 
 const DOWNLOAD_HOST = 'update.code.visualstudio.com';
 const VSCODE_VERSION = '1.100.3';
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
     logLevel: 'warning',
   });
   const workspace = path.join(CACHE, 'workspace');
-  createWorkspace(workspace, workspaceSettings(QUICK_BAN));
+  createWorkspace(workspace, workspaceSettings(true));
   const target = expectedTarget();
   try {
     await runTests({

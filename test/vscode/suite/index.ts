@@ -51,7 +51,8 @@ test('scans both models: an error on the backdoored one with its target label, n
   assert.ok(diagnostic, 'the backdoored model has a marker');
   assert.equal(diagnostic.severity, vscode.DiagnosticSeverity.Error);
   assert.match(diagnostic.message, new RegExp(`label ${target.index} '${target.name}'`));
-  assert.ok(diagnostic.range.start.line > 0, 'the marker sits on the split-point layer, not at the top of model.json');
+  const { start } = diagnostic.range;
+  assert.ok(start.line > 0 || start.character > 0, 'the marker sits on the split-point layer, not at the start of model.json');
   assert.ok(diagnostic.relatedInformation?.[0].location.uri.fsPath.endsWith('.json'));
   assert.equal(vscode.languages.getDiagnostics(clean()).length, 0);
 });
