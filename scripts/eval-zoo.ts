@@ -87,7 +87,8 @@ async function scanCached(entry: ZooEntry, faithful: boolean, outDir: string): P
 
 /** Candidate statistics for the verdict, each oriented so that higher means "backdoored". */
 const CANDIDATES: { name: string; describe: string; value: (s: BanStatistics) => number }[] = [
-  { name: 'target gain (the verdict score)', describe: 'how much share the negative-mask label gains under noise, relative to its clean share, averaged over the sweep', value: (s) => targetGain(s).score },
+  { name: 'target gain (the verdict score)', describe: 'how much share the label of the negative-mask head without noise gains in the noisy model, relative to its clean share, averaged over the sweep', value: (s) => targetGain(s).score },
+  { name: 'gain of the noisy neg-mask label', describe: 'the same gain for the label g((1-m)·f_δ(x)) collapses to (mask and noise together, as the official code evaluates)', value: (s) => { const t = s.negativeMask.dominantClass; const tot = (h: number[]) => h.reduce((a, b) => a + b, 0); const base = s.clean.histogram[t] / tot(s.clean.histogram); return s.sweep.reduce((a, p) => a + (p.noisy.histogram[t] / tot(p.noisy.histogram) - base) / (1 - base), 0) / Math.max(s.sweep.length, 1); } },
   { name: 'target gain at ε=0.3 only', describe: 'the same gain at the main noise strength alone', value: (s) => { const g = targetGain(s).gains; return g[g.length - 1]?.gain ?? NaN; } },
   { name: 'label agreement × noisy rate', describe: 'mean over the sweep of the noisy dominant rate where the noisy and negative-mask dominant labels agree', value: (s) => s.sweep.reduce((a, p) => a + (p.noisy.dominantClass === s.negativeMask.dominantClass ? p.noisy.dominantRate : 0), 0) / Math.max(s.sweep.length, 1) },
   { name: 'neg-mask dominant rate, no noise', describe: 'share of clean images the head sends to one label on the negative-mask features alone', value: (s) => s.negativeMaskNoNoise?.dominantRate ?? NaN },

@@ -4,12 +4,14 @@
  * models collapse onto one label as completely as backdoored ones (the mask alone does it, with
  * or without noise), so the collapse rate is no verdict (docs/detection.md, measured on the zoo).
  *
- * What does separate is where the noise pushes the predictions. The negative mask names a
- * candidate target: the label the residual ("backdoor") features 1−m point to. In a backdoored
- * model these features are the backdoor, and adversarial neuron noise, which only tries to raise
- * the loss, activates it: clean inputs of every class move to that label, more as ε grows (the
- * paper's Fig. 1). In a clean model the candidate is an artefact of the mask, and the noise sends
- * inputs elsewhere: the candidate's share does not grow.
+ * What does separate is whether the mask and the noise, which BAN optimises separately, point to
+ * the same label. The mask proposes: the head on the residual ("backdoor") features,
+ * g((1−m)⊙f(x)) without noise, names a candidate target. The noise confirms: adversarial neuron
+ * noise, which only tries to raise the loss and knows nothing of the mask, activates a backdoor, so
+ * in a backdoored model the noisy model M_δ(x) sends clean inputs of every class to that same
+ * label, more as ε grows (the paper's Fig. 1). In a clean model the candidate is an artefact of the
+ * mask, and the noise sends inputs elsewhere (or nowhere in particular): the candidate's share
+ * does not grow.
  *
  * The score is that growth, averaged over the noise strengths of the sweep:
  *     gain(ε) = (share of clean images the noisy model sends to the candidate − its clean share)
@@ -30,18 +32,18 @@ export interface Calibration {
 
 /** The calibrated defaults (docs/detection.md). */
 export const DEFAULT_CALIBRATION: Calibration = {
-  threshold: 0.05,
-  inconclusiveBand: [0.02, 0.05],
-  cleanMax: -0.03,
+  threshold: 0.04,
+  inconclusiveBand: [0.015, 0.04],
+  cleanMax: -0.002,
 };
 
 function total(histogram: number[]): number {
   return histogram.reduce((a, b) => a + b, 0);
 }
 
-/** The candidate target, the gain at each sweep strength, and the score. */
+/** The candidate target (from the mask alone), the gain at each sweep strength, and the score. */
 export function targetGain(stats: BanStatistics): { score: number; target: number; gains: { eps: number; gain: number }[] } {
-  const target = stats.negativeMask.dominantClass;
+  const target = stats.negativeMaskNoNoise.dominantClass;
   const base = stats.clean.histogram[target] / Math.max(total(stats.clean.histogram), 1);
   const points = stats.sweep.length > 0 ? stats.sweep : [{ eps: Number.NaN, noisy: stats.noisy, negativeMask: stats.negativeMask }];
   const gains = points.map((p) => {
@@ -69,7 +71,7 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
   let explanation: string;
   if (verdict === 'backdoored') {
     explanation =
-      `Adversarial neuron noise sends clean inputs to label ${target} '${name}', the label the backdoor features point to ` +
+      `Adversarial neuron noise sends clean inputs to label ${target} '${name}', the label the masked-out features point to ` +
       `(${pct(share)} of clean images at ε=${strongest.eps}; score ${signed(score)}, threshold ${signed(calibration.threshold)}); ` +
       `on clean models that label loses share under noise (zoo maximum ${signed(calibration.cleanMax)}).`;
   } else if (verdict === 'inconclusive') {
@@ -79,7 +81,7 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
       `clean model cannot be told apart here.`;
   } else {
     explanation =
-      `Adversarial neuron noise does not push clean inputs toward label ${target} '${name}', the label the residual features ` +
+      `Adversarial neuron noise does not push clean inputs toward label ${target} '${name}', the label the masked-out features ` +
       `point to (score ${signed(score)}, below ${signed(low)}), as in clean models.`;
   }
   return { verdict, score, threshold: calibration.threshold, inconclusiveBand: calibration.inconclusiveBand, targetLabel: target, targetName: name, explanation };
