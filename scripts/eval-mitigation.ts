@@ -34,12 +34,14 @@ import { buildSmallVgg } from '../src/engine/arch/vgg-small';
 import { batches, Dataset, openDataset, Preprocessing, subsetIndices } from '../src/engine/data';
 import { evaluate } from '../src/engine/eval';
 import { Network } from '../src/engine/graph/executor';
-import { defaultNoneSettings, runNone } from '../src/engine/mitigate/none';
-import { defaultBanFinetuneSettings } from '../src/engine/mitigate/ban-finetune';
+import { defaultNoneSettings, repairWithNone, runNone } from '../src/engine/mitigate/none';
+import { banFinetune, defaultBanFinetuneSettings } from '../src/engine/mitigate/ban-finetune';
+import { WeightMap } from '../src/engine/graph/ir';
 import { Rng } from '../src/engine/random';
-import { repairModel, RepairRequest } from '../src/engine/repair';
+import { measureModel, plantTrigger, repairModel, RepairRequest } from '../src/engine/repair';
 import { EpochReport, NoneRoundReport, RepairReport } from '../src/engine/report';
-import { fileSha256 } from '../src/engine/session';
+import { fileSha256, openModel } from '../src/engine/session';
+import { permutationPrefix } from '../src/engine/data';
 import { multiStep, train } from '../src/engine/train/trainer';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -58,7 +60,18 @@ const PLAN = {
   noneEpochs: 5,
   /** BAN fine-tuning: BAN's 5% of the training set; epochs (README: 24). */
   banFraction: 0.05,
-  banEpochs: 10,
+  banEpochs: 24,
+  /** BAN fine-tuning runs on one model per attack and architecture: at 24 epochs it costs 15-25
+   *  minutes per model here, and a shorter schedule changes the answer (see the schedule checks). */
+  banModels: ['vgg-badnets-t0', 'vgg-blend20-t2', 'vgg-wanet-t9', 'r8-badnets-t0', 'r8-badnets-low-t5', 'badnets-resnet'],
+  /** Schedule checks on one model: NONE's fine-tuning epochs and quota f, BAN fine-tuning's epochs. */
+  checks: {
+    model: 'vgg-badnets-t0',
+    noneEpochs: 20,
+    fractions: [0.03, 0.05, 0.1],
+    fractionEpochs: 3,
+    banEpochs: 24,
+  },
   /** Training experiment. */
   train: {
     arch: 'vgg-small',
@@ -259,6 +272,90 @@ async function trainExperiment(train10: Dataset, test10: Dataset): Promise<Train
 }
 
 // ---------------------------------------------------------------------------------------------
+// Schedule checks: do the shortened schedules change the answer?
+
+interface TrajectoryPoint {
+  epoch: number;
+  cleanAccuracy: number;
+  attackSuccessRate: number;
+}
+
+interface ChecksResult {
+  plan: typeof PLAN.checks;
+  modelSha256: string;
+  attack: string;
+  /** NONE on the planted hold-out; epoch 0 is right after the zeroing. */
+  none: TrajectoryPoint[];
+  fractions: (TrajectoryPoint & { fraction: number; zeroed: number })[];
+  /** BAN fine-tuning on the clean 5%; epoch 0 is the model before. */
+  ban: TrajectoryPoint[];
+}
+
+async function checksExperiment(train10: Dataset, test10: Dataset): Promise<ChecksResult | undefined> {
+  const plan = PLAN.checks;
+  const model = findModels().find((m) => m.name === plan.model);
+  if (!model) return undefined;
+  const file = path.join(OUT, `checks-${model.name}.json`);
+  const sha = fileSha256(model.modelPath);
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as ChecksResult;
+    if (saved.modelSha256 === sha && JSON.stringify(saved.plan) === JSON.stringify(plan)) return saved;
+  }
+  const opened = await openModel(model.modelPath);
+  const evalIdx = subsetIndices(test10.size, PLAN.evalImages, 0, { labels: test10.labels });
+  const trigger = makeTrigger(parseTriggerSpec(model.attack));
+  // The none-planted protocol's data: the hold-out with the same images planted as repairModel plants.
+  const holdOut = permutationPrefix(train10.size, PLAN.noneFraction, 0);
+  const planted = plantTrigger(train10, holdOut, { trigger: model.attack, rate: model.poisonRate }, 10);
+  const noneData = { dataset: planted.dataset, indices: holdOut, preprocessing: CIFAR, keepUnaugmented: (i: number) => planted.poisoned.has(i) };
+  const measureWeights = async (weights: WeightMap, epoch: number): Promise<TrajectoryPoint> => {
+    const net = new Network(opened.loaded.graph, weights);
+    const m = await measureModel(net, test10, evalIdx, CIFAR, trigger, { phase: 'checks' });
+    net.dispose();
+    return { epoch, cleanAccuracy: m.cleanAccuracy, attackSuccessRate: m.attackSuccessRate ?? NaN };
+  };
+  /** NONE from the original model with `fraction` and `epochs`; the weights after each epoch (index 0: after zeroing). */
+  const noneRun = async (fraction: number, epochs: number): Promise<{ snapshots: WeightMap[]; zeroed: number }> => {
+    const net = new Network(opened.loaded.graph, opened.loaded.weights);
+    const snapshots: WeightMap[] = [];
+    const settings = { ...defaultNoneSettings('injected'), resetFraction: fraction, epochsPerRound: 0 };
+    const zeroedRun = await repairWithNone(net, noneData, settings);
+    snapshots.push(net.exportWeights());
+    net.dispose();
+    if (epochs > 0) {
+      const tuned = new Network(opened.loaded.graph, opened.loaded.weights);
+      await repairWithNone(tuned, noneData, { ...settings, epochsPerRound: epochs }, { onEpoch: () => snapshots.push(tuned.exportWeights()) });
+      tuned.dispose();
+    }
+    return { snapshots, zeroed: zeroedRun.rounds[0].layers.reduce((n, l) => n + l.selected.length, 0) };
+  };
+
+  log(`checks: NONE trajectory on ${model.name}`);
+  const trajectory = await noneRun(0.03, plan.noneEpochs);
+  const none: TrajectoryPoint[] = [];
+  for (const [epoch, w] of trajectory.snapshots.entries()) none.push(await measureWeights(w, epoch));
+  const fractions: ChecksResult['fractions'] = [];
+  for (const fraction of plan.fractions) {
+    log(`checks: NONE with f = ${fraction}`);
+    const run = await noneRun(fraction, plan.fractionEpochs);
+    fractions.push({ fraction, zeroed: run.zeroed, ...(await measureWeights(run.snapshots[run.snapshots.length - 1], plan.fractionEpochs)) });
+  }
+  log(`checks: BAN fine-tuning trajectory on ${model.name}`);
+  const banNet = new Network(opened.loaded.graph, opened.loaded.weights);
+  const banSnapshots: WeightMap[] = [banNet.exportWeights()];
+  await banFinetune(banNet, { dataset: train10, indices: permutationPrefix(train10.size, PLAN.banFraction, 0), preprocessing: CIFAR }, { ...defaultBanFinetuneSettings(), epochs: plan.banEpochs }, {
+    onEpoch: () => banSnapshots.push(banNet.exportWeights()),
+  });
+  banNet.dispose();
+  const ban: TrajectoryPoint[] = [];
+  for (const [epoch, w] of banSnapshots.entries()) ban.push(await measureWeights(w, epoch));
+  const result: ChecksResult = { plan, modelSha256: sha, attack: model.attack, none, fractions, ban };
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 1)}\n`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The document
 
 function mean(xs: number[]): number {
@@ -321,7 +418,7 @@ function protocolTable(models: ZooModel[], results: Map<string, SavedRepair>, pr
 }
 
 function summaryLine(s: Summary): string {
-  return `${s.models} models: mean ASR ${pct(s.meanBefore)} → ${pct(s.meanAfter)} (ratio of means ${s.ratioOfMeans.toFixed(1)}×, mean of per-model ratios ${s.meanOfRatios.toFixed(1)}×); clean accuracy drop ${s.meanDrop.toFixed(2)} points on average, ${s.maxDrop.toFixed(2)} at most.`;
+  return `${s.models} model${s.models === 1 ? '' : 's'}: mean ASR ${pct(s.meanBefore)} → ${pct(s.meanAfter)} (ratio of means ${s.ratioOfMeans.toFixed(1)}×, mean of per-model ratios ${s.meanOfRatios.toFixed(1)}×); clean accuracy drop ${s.meanDrop.toFixed(2)} points on average, ${s.maxDrop.toFixed(2)} at most.`;
 }
 
 function verdictOnGoal(s: Summary): string {
@@ -330,7 +427,45 @@ function verdictOnGoal(s: Summary): string {
   return `Goal (ASR ≥ 10× lower on average, clean drop ≤ 3 points): ASR ${asr} it; clean accuracy ${acc} the 3-point bound.`;
 }
 
-function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined): void {
+/** The headline numbers of every experiment, against the issue's goals. */
+function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined): string[] {
+  const lines = ['## Results at a glance', ''];
+  const names: Record<Protocol, string> = {
+    'none-planted': 'NONE on poisoned repair data (the setting NONE assumes)',
+    'none-clean': 'NONE on clean repair data only',
+    ban: 'BAN fine-tuning on clean data',
+  };
+  for (const protocol of PROTOCOLS) {
+    const reports = models.map((m) => results.get(`${m.name}/${protocol}`)?.report).filter((r): r is RepairReport => r !== undefined);
+    if (reports.length === 0) continue;
+    const s = summarize(reports);
+    lines.push(`- ${names[protocol]}: ${summaryLine(s)} ${verdictOnGoal(s)}`);
+    if (protocol !== 'ban') {
+      const rounds = reports.map((r) => r.none?.rounds[0]).filter((r): r is NoneRoundReport => r !== undefined);
+      const planted = reports.reduce((n, r) => n + (r.data.planted?.images ?? 0), 0);
+      const flaggedPlanted = rounds.reduce((n, r) => n + (r.flaggedPoisoned ?? 0), 0);
+      const flagged = rounds.reduce((n, r) => n + r.flaggedSamples, 0);
+      const analysed = rounds.reduce((n, r) => n + r.analysedSamples, 0);
+      lines.push(
+        planted > 0
+          ? `  Jenks flagged ${flagged} of ${analysed} repair images, ${flaggedPlanted} of the ${planted} planted ones (recall ${pct(flaggedPlanted / planted)}, precision ${pct(flaggedPlanted / Math.max(flagged, 1))}).`
+          : `  Jenks flagged ${flagged} of ${analysed} repair images (${pct(flagged / analysed)}), all of them clean.`,
+      );
+    }
+  }
+  if (trainResult) {
+    const u = trainResult.undefended;
+    const d = trainResult.defended;
+    const r = u.attackSuccessRate / Math.max(d.attackSuccessRate, 1 / d.triggeredImages);
+    lines.push(
+      `- Training with \`--defense none\` on CIFAR-10 with 5% BadNets: ASR ${pct(u.attackSuccessRate)} → ${pct(d.attackSuccessRate)} (${r.toFixed(1)}× lower; goal ≥ 10×), clean accuracy ${pct(u.cleanAccuracy)} → ${pct(d.cleanAccuracy)}.`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
+function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined, checks: ChecksResult | undefined): void {
   const p = PLAN;
   const lines: string[] = [
     '# Repair: NONE and BAN fine-tuning',
@@ -342,6 +477,7 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     'defence (`backdoor-scan train ... --defense none`). The engine code is `src/engine/mitigate/none.ts`,',
     '`src/engine/mitigate/ban-finetune.ts` and `src/engine/repair.ts`.',
     '',
+    ...atAGlance(models, results, trainResult),
     '## The methods',
     '',
     '**NONE** (Wang et al., NeurIPS 2022; `shared/research/none.md`). On the (possibly poisoned) training data, with the',
@@ -370,7 +506,8 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     '    poisoned training set; a post-training defender does not have the attacker\'s samples, so this protocol',
     '    stands in for that training set. It is the setting the paper\'s numbers are about.',
     '  - `none-clean`: NONE on the same hold-out without any trigger: what a defender with only clean data gets.',
-    '  - `ban`: BAN fine-tuning on the clean 2,500.',
+    `  - \`ban\`: BAN fine-tuning on the clean 2,500, on one model per attack and architecture (${p.banModels.join(', ')}):`,
+    '    at the README\'s 24 epochs it costs 15–25 minutes per model on the shared CPU.',
     `- Evaluation: a class-balanced ${p.evalImages}-image subset (seed 0) of the CIFAR-10 test set; ASR is the share of its`,
     '  non-target images that the model sends to the target once triggered.',
     `- Schedules, shortened because everything runs on two shared CPU cores (wasm backend): NONE ${p.noneEpochs} fine-tuning`,
@@ -418,6 +555,36 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
       '',
     );
   }
+  lines.push('## Do the shortened schedules change the answer?', '');
+  if (!checks) {
+    lines.push('No results yet.', '');
+  } else {
+    const c = checks.plan;
+    const row = (t: TrajectoryPoint) => `| ${t.epoch} | ${pct(t.cleanAccuracy)} | ${pct(t.attackSuccessRate)} |`;
+    const pick = (points: TrajectoryPoint[], epochs: number[]) => points.filter((t) => epochs.includes(t.epoch));
+    lines.push(
+      `On ${c.model} (\`${checks.attack}\`), with the same data and evaluation as the tables above.`,
+      '',
+      `NONE (\`none-planted\`, f = 0.03), clean accuracy and ASR after each fine-tuning epoch up to the paper's ${c.noneEpochs}; epoch 0 is right after the zeroing:`,
+      '',
+      '| epoch | clean accuracy | ASR |',
+      '|---|---|---|',
+      ...pick(checks.none, [0, 1, 2, 3, 5, 10, 15, 20]).map(row),
+      '',
+      `NONE's per-layer quota f (README 0.03, the code's default 0.05), ${c.fractionEpochs} fine-tuning epochs:`,
+      '',
+      '| f | zeroed channels | clean accuracy | ASR |',
+      '|---|---|---|---|',
+      ...checks.fractions.map((f) => `| ${f.fraction} | ${f.zeroed} | ${pct(f.cleanAccuracy)} | ${pct(f.attackSuccessRate)} |`),
+      '',
+      `BAN fine-tuning (README settings), after each epoch up to the README's ${c.banEpochs}; epoch 0 is the model before:`,
+      '',
+      '| epoch | clean accuracy | ASR |',
+      '|---|---|---|',
+      ...pick(checks.ban, [0, 1, 2, 4, 8, 12, 16, 20, 24]).map(row),
+      '',
+    );
+  }
   fs.writeFileSync(DOC, `${lines.join('\n')}\n`);
   log(`wrote ${path.relative(ROOT, DOC)}`);
 }
@@ -425,7 +592,7 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' }, models: { type: 'string' }, protocols: { type: 'string' }, 'report-only': { type: 'boolean', default: false } } });
   const only = values.only;
-  if (only !== undefined && only !== 'repair' && only !== 'train') throw new Error('--only takes repair or train');
+  if (only !== undefined && only !== 'repair' && only !== 'train' && only !== 'checks') throw new Error('--only takes repair, train or checks');
   const wanted = values.models?.split(',');
   const protocols = (values.protocols?.split(',') ?? PROTOCOLS) as Protocol[];
   const reportOnly = values['report-only'];
@@ -435,19 +602,23 @@ async function main(): Promise<void> {
   for (const m of models) {
     for (const protocol of PROTOCOLS) {
       const file = path.join(OUT, m.name, `${protocol}.json`);
-      const run = !reportOnly && only !== 'train' && protocols.includes(protocol) && (!wanted || wanted.includes(m.name));
+      const inPlan = protocol !== 'ban' || PLAN.banModels.includes(m.name);
+      const run = !reportOnly && (only === undefined || only === 'repair') && inPlan && protocols.includes(protocol) && (!wanted || wanted.includes(m.name));
       if (run) results.set(`${m.name}/${protocol}`, await repairCached(m, protocol));
       else if (fs.existsSync(file)) results.set(`${m.name}/${protocol}`, (JSON.parse(fs.readFileSync(file, 'utf8')) as SavedRepair));
     }
   }
+  const train10 = await openDataset(TRAIN_ZIP, { split: 'train' });
+  const test10 = await openDataset(TEST_ZIP, { split: 'test' });
   let trainResult: TrainResult | undefined;
   const trainFile = path.join(OUT, 'train-vgg-small-badnets5.json');
-  if (!reportOnly && only !== 'repair') {
-    trainResult = await trainExperiment(await openDataset(TRAIN_ZIP, { split: 'train' }), await openDataset(TEST_ZIP, { split: 'test' }));
-  } else if (fs.existsSync(trainFile)) {
-    trainResult = JSON.parse(fs.readFileSync(trainFile, 'utf8')) as TrainResult;
-  }
-  writeDoc(models, results, trainResult);
+  if (!reportOnly && (only === undefined || only === 'train')) trainResult = await trainExperiment(train10, test10);
+  else if (fs.existsSync(trainFile)) trainResult = JSON.parse(fs.readFileSync(trainFile, 'utf8')) as TrainResult;
+  let checks: ChecksResult | undefined;
+  const checksFile = path.join(OUT, `checks-${PLAN.checks.model}.json`);
+  if (!reportOnly && (only === undefined || only === 'checks')) checks = await checksExperiment(train10, test10);
+  else if (fs.existsSync(checksFile)) checks = JSON.parse(fs.readFileSync(checksFile, 'utf8')) as ChecksResult;
+  writeDoc(models, results, trainResult, checks);
 }
 
 if (require.main === module) {

@@ -111,7 +111,7 @@ function parseTrigger(spec: string, numClasses: number, what: string): Trigger {
 }
 
 /** Plants `plant`'s trigger into round(rate·n) of `indices` whose label is not the target. */
-function plantTrigger(ds: Dataset, indices: Int32Array, plant: PlantRequest, numClasses: number): { dataset: Dataset; poisoned: Set<number>; trigger: Trigger } {
+export function plantTrigger(ds: Dataset, indices: Int32Array, plant: PlantRequest, numClasses: number): { dataset: Dataset; poisoned: Set<number>; trigger: Trigger } {
   const trigger = parseTrigger(plant.trigger, numClasses, '--plant');
   if (!(plant.rate > 0 && plant.rate < 1)) throw new InputError('--plant-rate', `must be in (0, 1), got ${plant.rate}`);
   const candidates = Array.from(indices).filter((i) => ds.labels[i] !== trigger.spec.target);

@@ -618,7 +618,12 @@ export async function runNone(
  * Repair mode: NONE on a given model, with a new SGD (lr 1e-4, momentum, weight decay from the
  * settings). The model changes in place.
  */
-export async function repairWithNone(net: Network, data: LabelledImages, settings: NoneSettings, control: RunControl & { poisoned?: ReadonlySet<number> } = {}): Promise<NoneRun> {
+export async function repairWithNone(
+  net: Network,
+  data: LabelledImages,
+  settings: NoneSettings,
+  control: RunControl & { poisoned?: ReadonlySet<number>; onEpoch?: (record: EpochRecord) => void } = {},
+): Promise<NoneRun> {
   const optimizer = new Sgd(settings.learningRate, settings.momentum, settings.weightDecay);
   try {
     return await runNone(net, data, settings, optimizer, control);
