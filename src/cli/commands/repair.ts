@@ -33,10 +33,13 @@ function fraction(values: Parsed['values'], key: string): number | undefined {
   return num(values, key, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
 }
 
+/** The data options of eval and scan, less --limit: a repair's subsets are --data-fraction and --eval-images. */
+const REPAIR_DATA_OPTIONS = Object.fromEntries(Object.entries(DATA_OPTIONS).filter(([name]) => name !== 'limit'));
+
 export async function repairCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...COMPUTE_OPTIONS,
-    ...DATA_OPTIONS,
+    ...REPAIR_DATA_OPTIONS,
     method: { type: 'string' },
     out: { type: 'string' },
     report: { type: 'string' },

@@ -113,7 +113,7 @@ export interface NoneLayer {
 }
 
 const WEIGHTED = new Set<LayerOp['kind']>(['conv2d', 'depthwiseConv2d', 'dense']);
-/** Operations that keep channel c in channel c: the zeroing walk passes through them. */
+/** Operations that keep channel c in channel c (a flatten keeps it at c of every position): the zeroing walk passes through them. */
 const PER_CHANNEL = new Set<LayerOp['kind']>(['batchNorm', 'activation', 'maxPool', 'avgPool', 'globalAvgPool', 'globalMaxPool', 'dropout', 'zeroPad', 'flatten']);
 
 function consumersOf(graph: Graph): Map<string, GraphNode[]> {
