@@ -17,7 +17,7 @@ import { decideVerdict, DEFAULT_CALIBRATION, targetGain } from '../src/engine/de
 import { DEFAULT_BAN_SETTINGS } from '../src/engine/detect/ban';
 import { BanStatistics, ScanReport } from '../src/engine/report';
 import { scanModel } from '../src/engine/scan';
-import { fileSha256 } from '../src/engine/session';
+import { modelSha256 } from '../src/engine/session';
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA = path.resolve(ROOT, '../shared/datasets/cifar10/cifar10-test.zip');
@@ -69,7 +69,7 @@ type Saved = Omit<ScanReport, 'evidence'> & { evidence?: undefined };
 
 async function scanCached(entry: ZooEntry, faithful: boolean, outDir: string): Promise<Saved> {
   const file = path.join(outDir, `${entry.name}${faithful ? '.faithful' : ''}.json`);
-  const sha = fileSha256(entry.modelPath);
+  const sha = modelSha256(entry.modelPath);
   const settings = { ...DEFAULT_BAN_SETTINGS, faithful };
   if (fs.existsSync(file)) {
     const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Saved;

@@ -115,6 +115,10 @@ export interface VerdictReport {
   inconclusiveBand: [number, number];
   targetLabel?: number;
   targetName?: string;
+  /** Share of clean evaluation images the noisy model (main ε, no mask) sends to the target. */
+  targetShare?: number;
+  /** The clean zoo models' highest score (the calibration's reference point). */
+  cleanMax: number;
   /** One sentence: why. */
   explanation: string;
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { InputError } from './errors';
 import { Dataset, openDataset, Preprocessing, readSidecar, resolvePreprocessing, ResolvedPreprocessing, Sidecar, SplitName } from './data';
-import { LoadOptions, LoadedModel, loadModel } from './formats';
+import { LoadOptions, LoadedModel, loadModel, siblingReader } from './formats';
 import { ModelSummary, summarizeModel } from './graph/summary';
 import { PreprocessingReport } from './report';
 
@@ -35,11 +35,31 @@ export async function openModel(path: string, options: LoadOptions = {}): Promis
   if (classes.length !== summary.numClasses) {
     throw new InputError(sidecar?.path ?? path, `names ${classes.length} classes but the model outputs ${summary.numClasses}`);
   }
-  return { loaded, sidecar, summary, classes, sha256: fileSha256(path) };
+  return { loaded, sidecar, summary, classes, sha256: modelSha256(path) };
 }
 
 export function fileSha256(path: string): string {
   return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+}
+
+/**
+ * SHA-256 of a model: the file itself, and for TF.js also the weight shards its manifest lists
+ * (in manifest order), since two models of one architecture share a byte-identical model.json.
+ * Reports carry it, and caches (the extension's, the zoo's) key on it.
+ */
+export function modelSha256(path: string): string {
+  const bytes = fs.readFileSync(path);
+  const hash = createHash('sha256').update(bytes);
+  if (bytes[0] === 0x7b /* '{' */) {
+    try {
+      const manifest = (JSON.parse(bytes.toString('utf8')) as { weightsManifest?: { paths?: string[] }[] }).weightsManifest ?? [];
+      const read = siblingReader(path);
+      for (const group of manifest) for (const shard of group.paths ?? []) hash.update(read(shard));
+    } catch {
+      // Not a TF.js model (or unreadable shards, which loading reports): the file's own hash stands.
+    }
+  }
+  return hash.digest('hex');
 }
 
 export interface DataOptions {

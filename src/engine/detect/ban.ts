@@ -223,7 +223,7 @@ export async function learnMask(input: BanInput, settings: BanSettings, rng: Rng
   const maskLoss = (z: tf.Tensor, y: Int32Array) => maskObjective(net, split, z, mask, y, settings.lambda);
   for (let step = 0; step < total; step++) {
     throwIfAborted(control.signal);
-    if (step % 10 === 0) await yieldToEventLoop();
+    await yieldToEventLoop();
     const batch = takeBatch(input.optimisation, samplesWithReplacement(rng, n, settings.batchSize), net.inputShape, { rng, padValue: input.padValue });
     // Faithful: one backward pass through the whole model, weight gradients computed and
     // discarded, as the official code does. Default: f(x) forward only, the gradient reaches m

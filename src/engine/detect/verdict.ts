@@ -84,5 +84,5 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
       `Adversarial neuron noise does not push clean inputs toward label ${target} '${name}', the label the masked-out features ` +
       `point to (score ${signed(score)}, below ${signed(low)}), as in clean models.`;
   }
-  return { verdict, score, threshold: calibration.threshold, inconclusiveBand: calibration.inconclusiveBand, targetLabel: target, targetName: name, explanation };
+  return { verdict, score, threshold: calibration.threshold, inconclusiveBand: calibration.inconclusiveBand, targetLabel: target, targetName: name, targetShare: share, cleanMax: calibration.cleanMax, explanation };
 }
