@@ -39,7 +39,7 @@ import {
   VerdictSummary,
 } from './report';
 import { scanModel } from './scan';
-import { DEFAULT_PREPROCESSING, fileSha256, openData, OpenedData, openModel, preprocessingReport } from './session';
+import { DEFAULT_PREPROCESSING, fileSha256, modelSha256, openData, OpenedData, openModel, preprocessingReport } from './session';
 import { multiStep, train } from './train/trainer';
 import { TOOL_NAME, TOOL_VERSION } from './version';
 
@@ -269,7 +269,7 @@ export async function repairModel(request: RepairRequest, control: RunControl = 
     }
     if (wantVerdict) after.verdict = await timed('verdict after', () => verdictOf(outPath, 'verdict after', prep));
 
-    if (fileSha256(request.modelPath) !== model.sha256) {
+    if (modelSha256(request.modelPath) !== model.sha256) {
       throw new Error(`the input model ${request.modelPath} changed during the repair; it must never be written`);
     }
     const notes: string[] = [...model.loaded.notes];
