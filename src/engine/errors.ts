@@ -28,3 +28,29 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     throw new CancelledError();
   }
 }
+
+/**
+ * True for the ways a compute backend reports that it ran out of memory. The wasm backend lives in
+ * a 32-bit address space (4 GB at most), and a full-width ResNet-18 at batch 128 with gradients
+ * needs more than that; tfjs then fails deep inside a kernel with a message that names no cause.
+ */
+export function isOutOfMemory(e: unknown): boolean {
+  const message = e instanceof Error ? e.message : String(e);
+  return /memory access out of bounds|out of memory|Cannot enlarge memory|Aborted\(OOM\)|Array buffer allocation failed/i.test(message);
+}
+
+/**
+ * Runs `work` and turns a backend's out-of-memory failure into an InputError that names the model
+ * and says what to change, so a user sees a cause and a remedy instead of a wasm stack trace.
+ */
+export async function explainOutOfMemory<T>(modelPath: string, backend: string, batchSize: number, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (!isOutOfMemory(e)) throw e;
+    throw new InputError(
+      modelPath,
+      `does not fit in the ${backend} backend's memory at batch ${batchSize} (${(e as Error).message}); lower the batch size (backdoor-scan scan --batch-size 32) or use a GPU backend`,
+    );
+  }
+}

@@ -9,7 +9,7 @@ import { BackendChoice, initBackend } from './backend';
 import { buildBatch, Dataset, Preprocessing, resizeBilinear } from './data';
 import { DEFAULT_BAN_SETTINGS, ImageSet, predictionStats, runBan } from './detect/ban';
 import { Calibration, DEFAULT_CALIBRATION, decideVerdict } from './detect/verdict';
-import { throwIfAborted } from './errors';
+import { explainOutOfMemory, throwIfAborted } from './errors';
 import { Network } from './graph/executor';
 import { resolveSplitPoint } from './graph/split';
 import { RunControl } from './progress';
@@ -92,7 +92,9 @@ export async function scanModel(request: ScanRequest, control: RunControl = {}):
 
   const net = new Network(model.loaded.graph, model.loaded.weights);
   try {
-    const run = await runBan({ net, split, optimisation, evaluation, padValue: blackPixelValue(prep, shape[2]) }, settings, control);
+    const run = await explainOutOfMemory(request.modelPath, backend.name, settings.batchSize, () =>
+      runBan({ net, split, optimisation, evaluation, padValue: blackPixelValue(prep, shape[2]) }, settings, control),
+    );
 
     // A last pass with the model as it was: clean and positive-mask predictions, split activations.
     const cleanStarted = Date.now();
