@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/step.ts [--batch 32,128] [--steps 3] [--backend wasm] [--threads N] [--model resnet18|small]
  *
- * bench/torch_step.py runs the same steps in PyTorch; bench/run-step.sh runs both side by side.
+ * bench/torch_step.py runs the same steps in PyTorch; docs/benchmarks.md has both side by side.
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
