@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--mask-epochs", type=int, default=20)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--eval-images", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, default=128)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -131,7 +132,7 @@ def main():
     x_opt, y_opt = to_t(x_all[perm[:500]]), torch.from_numpy(y_all[perm[:500]])
     x_eval, y_eval = to_t(x_all[perm[500:500 + args.eval_images]]), torch.from_numpy(y_all[perm[500:500 + args.eval_images]])
     noises = add_noise_hooks(model)
-    B, P, S, eps, lam = 128, args.batches, args.steps, 0.3, 0.75
+    B, P, S, eps, lam = args.batch_size, args.batches, args.steps, 0.3, 0.75
     timings = {}
 
     t0 = time.time()

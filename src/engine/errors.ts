@@ -36,7 +36,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  */
 export function isOutOfMemory(e: unknown): boolean {
   const message = e instanceof Error ? e.message : String(e);
-  return /memory access out of bounds|out of memory|Cannot enlarge memory|Aborted\(OOM\)|Array buffer allocation failed/i.test(message);
+  // Emscripten's abort() ("Aborted()") is how the wasm backend's malloc fails when the heap cannot grow.
+  return /memory access out of bounds|out of memory|Cannot enlarge memory|Aborted\(|Array buffer allocation failed/i.test(message);
 }
 
 /**

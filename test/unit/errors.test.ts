@@ -6,6 +6,8 @@ test('a wasm out-of-memory failure becomes an InputError naming the model, the b
   // The message tfjs-backend-wasm gave for a ResNet-18 forward+backward at batch 128 (bench/step.ts).
   const wasmFailure = new WebAssembly.RuntimeError('memory access out of bounds');
   assert.ok(isOutOfMemory(wasmFailure));
+  // ...and the one a scan of the same model at batch 128 gave when the wasm heap could not grow.
+  assert.ok(isOutOfMemory(new WebAssembly.RuntimeError('Aborted(). Build with -sASSERTIONS for more info.')));
   await assert.rejects(
     explainOutOfMemory('/models/resnet18.onnx', 'wasm', 128, async () => {
       throw wasmFailure;
