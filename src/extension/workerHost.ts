@@ -18,7 +18,8 @@ import {
 } from 'vscode-jsonrpc/node';
 import { CancelledError } from '../engine/errors';
 import { RunControl } from '../engine/progress';
-import type { ScanReport } from '../engine/report';
+import type { RepairRequest } from '../engine/repair';
+import type { RepairReport, ScanReport } from '../engine/report';
 import type { ScanRequest } from '../engine/scan';
 import {
   ExitNotification,
@@ -32,6 +33,7 @@ import {
   ModelSummaryRequest,
   ModelSummaryResult,
   PROTOCOL_VERSION,
+  RepairModelRequest,
   RunProgressNotification,
   ScanModelRequest,
   ShutdownRequest,
@@ -157,6 +159,11 @@ export class WorkerHost {
 
   async scan(request: ScanRequest, control: RunControl = {}): Promise<ScanReport> {
     return this.send(ScanModelRequest, (runId) => ({ runId, request }), control);
+  }
+
+  /** Repairs a model in the worker; the report names the new file, which the worker wrote beside the input. */
+  async repair(request: RepairRequest, control: RunControl = {}): Promise<RepairReport> {
+    return this.send(RepairModelRequest, (runId) => ({ runId, request }), control);
   }
 
   /** Shuts the worker down: asks it to stop, then kills it if it has not exited within the grace period. */

@@ -5,9 +5,9 @@
  * Untrusted model and data bytes are parsed only on the worker side of this boundary; the
  * extension sees paths, summaries and reports.
  *
- * A session is: `initialize` (version handshake, backend start), any number of `model/summary`
- * and `scan` requests, then `shutdown` and `exit`. Cancelling a request uses JSON-RPC's own
- * `$/cancelRequest`, which the worker turns into the engine's AbortSignal.
+ * A session is: `initialize` (version handshake, backend start), any number of `model/summary`,
+ * `scan` and `repair` requests, then `shutdown` and `exit`. Cancelling a request uses JSON-RPC's
+ * own `$/cancelRequest`, which the worker turns into the engine's AbortSignal.
  *
  * Bump PROTOCOL_VERSION on any incompatible change: `initialize` refuses a mismatch, so an
  * extension never drives a worker bundle from another build.
@@ -17,10 +17,12 @@ import type { BackendChoice, BackendInfo } from '../engine/backend';
 import type { ModelFormat } from '../engine/formats/types';
 import type { ModelSummary } from '../engine/graph/summary';
 import type { ProgressEvent } from '../engine/progress';
-import type { ScanReport } from '../engine/report';
+import type { RepairRequest } from '../engine/repair';
+import type { RepairReport, ScanReport } from '../engine/report';
 import type { ScanRequest } from '../engine/scan';
 
-export const PROTOCOL_VERSION = 1;
+/** Version 2 added the `repair` request. */
+export const PROTOCOL_VERSION = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
@@ -95,22 +97,29 @@ export interface ScanParams {
 }
 
 /**
- * Extension → worker: run BAN detection and answer the report. Scans run one at a time in the
- * worker; a second one waits for the first. Progress arrives as `run/progress` notifications;
- * `$/cancelRequest` stops the scan at the engine's next step and the request fails with
- * WorkerErrorCode.Cancelled.
+ * Extension → worker: run BAN detection and answer the report. Scans and repairs run one at a
+ * time in the worker, in the order they arrive; a second one waits for the first. Progress
+ * arrives as `run/progress` notifications; `$/cancelRequest` stops the scan at the engine's next
+ * step and the request fails with WorkerErrorCode.Cancelled. A scan without a data set (none
+ * given, none named by the model's sidecar) fails with WorkerErrorCode.NoDataset.
  */
 export const ScanModelRequest = new RequestType<ScanParams, ScanReport, WorkerErrorData>('scan');
 
+export interface RepairParams {
+  /** Chosen by the extension; progress notifications for this repair carry it. */
+  runId: string;
+  request: RepairRequest;
+}
+
 /**
- * Reserved for NONE and BAN fine-tuning (issue 7): extension → worker, `{runId, request}` in and
- * the engine's RepairReport out, with the same `run/progress` notifications and cancellation as
- * `scan`. The worker does not handle it yet, so a call fails with JSON-RPC's MethodNotFound.
+ * Extension → worker: repair a model with NONE or BAN fine-tuning and answer the report. The
+ * worker writes the repaired model to a new file beside the input (never over it) and measures
+ * both. Queued, reported, cancelled and refused without a data set exactly like `scan`.
  */
-export const REPAIR_METHOD = 'repair';
+export const RepairModelRequest = new RequestType<RepairParams, RepairReport, WorkerErrorData>('repair');
 
 export interface RunProgressParams {
-  /** The runId of the scan (or, later, repair) this belongs to. */
+  /** The runId of the scan or repair this belongs to. */
   runId: string;
   event: ProgressEvent;
 }
@@ -150,7 +159,7 @@ export const FatalNotification = new NotificationType<FatalParams>('worker/fatal
 export const WorkerErrorCode = {
   /** A model or data file is unreadable or does not fit; data: InputErrorData. */
   InputError: 1001,
-  /** The scan needs a clean data set and none was given or named by a sidecar; data: NoDatasetData. */
+  /** The scan or repair needs a clean data set and none was given or named by a sidecar; data: NoDatasetData. */
   NoDataset: 1002,
   /** The extension and worker bundles speak different protocol versions. */
   ProtocolMismatch: 1003,

@@ -8,8 +8,8 @@ import { CancellationToken, createMessageConnection, IPCMessageReader, IPCMessag
 import { initBackend } from '../engine/backend';
 import { readSidecar } from '../engine/data';
 import { CancelledError } from '../engine/errors';
-import { ProgressEvent } from '../engine/progress';
-import { ScanReport } from '../engine/report';
+import { ProgressEvent, RunControl } from '../engine/progress';
+import { repairModel } from '../engine/repair';
 import { scanModel } from '../engine/scan';
 import { openModel } from '../engine/session';
 import {
@@ -21,9 +21,9 @@ import {
   ModelSummaryRequest,
   ModelSummaryResult,
   PROTOCOL_VERSION,
+  RepairModelRequest,
   RunProgressNotification,
   ScanModelRequest,
-  ScanParams,
   ShutdownRequest,
   WorkerErrorCode,
   WorkerErrorData,
@@ -59,8 +59,8 @@ process.on('unhandledRejection', die);
 process.on('disconnect', () => process.exit(0));
 
 let shuttingDown = false;
-/** Scans run one at a time: tfjs holds one backend and one memory pool per process. */
-let scanQueue: Promise<unknown> = Promise.resolve();
+/** Scans and repairs run one at a time: tfjs holds one backend and one memory pool per process. */
+let jobQueue: Promise<unknown> = Promise.resolve();
 const running = new Set<AbortController>();
 
 connection.onRequest(InitializeRequest, async (params) => {
@@ -97,12 +97,36 @@ connection.onRequest(ModelSummaryRequest, async (params): Promise<ModelSummaryRe
   }
 });
 
-connection.onRequest(ScanModelRequest, async (params, token): Promise<ScanReport | ResponseError<WorkerErrorData>> => {
+/** What scans and repairs have in common: a run id for progress, and a model with its data set. */
+interface EngineJobParams {
+  runId: string;
+  request: { modelPath: string; dataPath?: string };
+}
+
+/**
+ * Runs one scan or repair: queued behind the running one, its progress throttled into
+ * `run/progress` notifications, `$/cancelRequest` turned into the engine's AbortSignal, and its
+ * failure turned into the protocol's error (a cancelled job fails as cancelled, whatever the
+ * engine threw on its way out).
+ */
+async function runEngineJob<P extends EngineJobParams, R>(
+  params: P,
+  token: CancellationToken,
+  run: (request: P['request'], control: RunControl) => Promise<R>,
+): Promise<R | ResponseError<WorkerErrorData>> {
   const controller = new AbortController();
   const stop = token.onCancellationRequested(() => controller.abort());
   running.add(controller);
-  const turn = scanQueue.then(() => runScan(params, controller.signal));
-  scanQueue = turn.catch(() => undefined);
+  const turn = jobQueue.then(async () => {
+    const { signal } = controller;
+    if (signal.aborted || shuttingDown) throw new CancelledError();
+    await requireDataset(params.request);
+    const throttle = new ProgressThrottle((event: ProgressEvent) => {
+      void connection.sendNotification(RunProgressNotification, { runId: params.runId, event });
+    });
+    return run(params.request, { signal, onProgress: throttle.report });
+  });
+  jobQueue = turn.catch(() => undefined);
   try {
     return await turn;
   } catch (e) {
@@ -111,30 +135,28 @@ connection.onRequest(ScanModelRequest, async (params, token): Promise<ScanReport
     stop.dispose();
     running.delete(controller);
   }
-});
-
-async function runScan(params: ScanParams, signal: AbortSignal): Promise<ScanReport> {
-  if (signal.aborted || shuttingDown) throw new CancelledError();
-  const { request, runId } = params;
-  if (!request.dataPath) {
-    const sidecar = await readSidecar(request.modelPath);
-    if (!sidecar?.data) {
-      throw new ResponseError<WorkerErrorData>(WorkerErrorCode.NoDataset, `${request.modelPath}: no clean data set is selected for this model`, {
-        kind: 'noDataset',
-        modelPath: request.modelPath,
-      });
-    }
-  }
-  const throttle = new ProgressThrottle((event: ProgressEvent) => {
-    void connection.sendNotification(RunProgressNotification, { runId, event });
-  });
-  return scanModel(request, { signal, onProgress: throttle.report });
 }
+
+/**
+ * A job without a data set fails with NoDataset, which the extension answers by offering Select
+ * Dataset, rather than with the engine's input error, which it would only show.
+ */
+async function requireDataset(request: EngineJobParams['request']): Promise<void> {
+  if (request.dataPath || (await readSidecar(request.modelPath))?.data) return;
+  throw new ResponseError<WorkerErrorData>(WorkerErrorCode.NoDataset, `${request.modelPath}: no clean data set is selected for this model`, {
+    kind: 'noDataset',
+    modelPath: request.modelPath,
+  });
+}
+
+connection.onRequest(ScanModelRequest, (params, token) => runEngineJob(params, token, scanModel));
+
+connection.onRequest(RepairModelRequest, (params, token) => runEngineJob(params, token, repairModel));
 
 connection.onRequest(ShutdownRequest, async (_token: CancellationToken) => {
   shuttingDown = true;
   for (const controller of running) controller.abort();
-  await scanQueue;
+  await jobQueue;
 });
 
 connection.onNotification(ExitNotification, () => process.exit(shuttingDown ? 0 : 1));

@@ -3,16 +3,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { zipSync } from 'fflate';
 import { initBackend } from '../../src/engine/backend';
-import { buildSmallVgg } from '../../src/engine/arch/vgg-small';
 import { InputError } from '../../src/engine/errors';
-import { loadModel, writeModel } from '../../src/engine/formats';
+import { loadModel } from '../../src/engine/formats';
 import { repairModel, trainModel } from '../../src/engine/repair';
 import { RepairReport, TrainReport } from '../../src/engine/report';
 import { fileSha256, modelSha256 } from '../../src/engine/session';
-import { Rng } from '../../src/engine/random';
 import { main } from '../../src/cli/main';
+import { tinyTfjsModel, writeNpz } from './tiny-models';
 
 let dir: string;
 
@@ -24,39 +22,6 @@ before(async () => {
 after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-/** A .npy file: version 1.0 header padded to 64 bytes, then the raw little-endian data. */
-function npy(dtype: string, shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-  const out = new Uint8Array(10 + header.length + data.length);
-  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(data, 10 + header.length);
-  return out;
-}
-
-/** An .npz of n images (h×w×3) whose class c is brighter in channel c % 3. */
-function writeNpz(file: string, n: number, h: number, classes: number, seed: number): void {
-  const rng = new Rng(seed);
-  const labels = Int32Array.from({ length: n }, (_, i) => i % classes);
-  const x = new Uint8Array(n * h * h * 3);
-  for (let i = 0; i < n; i++) {
-    for (let p = 0; p < h * h * 3; p++) x[i * h * h * 3 + p] = Math.round(rng.uniform(0, 130) + (p % 3 === labels[i] % 3 ? 110 : 0));
-  }
-  fs.writeFileSync(file, zipSync({ 'x.npy': npy('|u1', [n, h, h, 3], x), 'y.npy': npy('<i4', [n], new Uint8Array(labels.buffer)) }, { level: 0 }));
-}
-
-const SIDECAR = { preprocessing: { scale: 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] }, inputShape: [8, 8, 3] };
-
-async function tinyTfjsModel(folder: string): Promise<string> {
-  fs.mkdirSync(folder, { recursive: true });
-  const built = buildSmallVgg({ widths: [4, 8], numClasses: 3, inputShape: [8, 8, 3], seed: 5 });
-  const modelPath = path.join(folder, 'model.json');
-  await writeModel({ format: 'tfjs', path: '', graph: built.graph, weights: built.weights, source: undefined, notes: [], classes: ['a', 'b', 'c'] }, built.weights, modelPath);
-  fs.writeFileSync(path.join(folder, 'backdoor-scan.json'), JSON.stringify({ ...SIDECAR, classes: ['a', 'b', 'c'] }));
-  return modelPath;
-}
 
 function hashes(folder: string): Map<string, string> {
   return new Map(fs.readdirSync(folder).map((f) => [f, fileSha256(path.join(folder, f))]));
