@@ -4,24 +4,18 @@
  * and a short message. A multi-selection queues its models.
  */
 import * as vscode from 'vscode';
-import { CancelledError } from '../engine/errors';
 import type { ScanReport } from '../engine/report';
-import { WorkerErrorCode } from '../protocol/worker';
 import { DatasetChoices } from './datasets';
 import { ScanDiagnostics } from './diagnostics';
 import { cannotScanFinding, findingOf, noDatasetFinding, signed } from './findings';
 import { COMMANDS, SCANNING_CONTEXT } from './ids';
-import { PhaseProgress } from './progressText';
+import { JobFailure, jobFailure, withJobProgress } from './jobs';
 import { ResultStore } from './resultStore';
 import { readSettings, scanRequestFor } from './settings';
 import { ScannerStatusBar } from './statusBar';
-import { WorkerHost, WorkerRequestError } from './workerHost';
+import { WorkerHost } from './workerHost';
 
-export type ScanOutcome =
-  | { kind: 'report'; report: ScanReport; reportFile: string }
-  | { kind: 'cancelled' }
-  | { kind: 'noDataset' }
-  | { kind: 'failed'; message: string };
+export type ScanOutcome = { kind: 'report'; report: ScanReport; reportFile: string } | JobFailure;
 
 export interface ScanEvent {
   uri: vscode.Uri;
@@ -112,47 +106,29 @@ export class Scanner implements vscode.Disposable {
     const name = vscode.workspace.asRelativePath(uri);
     const request = scanRequestFor(uri.fsPath, datasets.for(uri), readSettings(uri));
     log.info(`Scanning ${uri.fsPath} against ${request.dataPath ?? 'the data set named by its sidecar'}.`);
-    const phases = new PhaseProgress();
     const started = Date.now();
-    const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Scanning ${name} for backdoors`, cancellable: true },
-      async (progress, token): Promise<ScanOutcome> => {
-        token.onCancellationRequested(() => controller.abort());
-        progress.report({ message: 'starting…' });
-        statusBar.setScan(name, 'starting…');
-        this.events.fire({ uri, progress: 'starting…' });
+    const outcome = await withJobProgress(
+      `Scanning ${name} for backdoors`,
+      controller,
+      async (onProgress): Promise<ScanOutcome> => {
         try {
           // The key of the content that is scanned: the file may change while the scan runs.
           const key = await results.keyOf(uri.fsPath);
-          const report = await host.scan(request, {
-            signal: controller.signal,
-            onProgress: (event) => {
-              const text = phases.describe(event);
-              progress.report({ message: text });
-              statusBar.setScan(name, this.queue.length ? `${text} (+${this.queue.length} queued)` : text);
-              this.events.fire({ uri, progress: text });
-            },
-          });
+          const report = await host.scan(request, { signal: controller.signal, onProgress });
           return { kind: 'report', report, reportFile: await results.save(uri.fsPath, key, report) };
         } catch (e) {
-          return this.failure(e);
+          return jobFailure(e, 'scan', log);
         }
+      },
+      (text) => {
+        statusBar.setScan(name, this.queue.length ? `${text} (+${this.queue.length} queued)` : text);
+        this.events.fire({ uri, progress: text });
       },
     );
     log.info(`Scan of ${uri.fsPath} ended after ${((Date.now() - started) / 1000).toFixed(1)} s: ${outcome.kind}.`);
     await this.publish(uri, name, outcome);
     this.events.fire({ uri, outcome });
     return outcome;
-  }
-
-  private failure(e: unknown): ScanOutcome {
-    if (e instanceof CancelledError) return { kind: 'cancelled' };
-    if (e instanceof WorkerRequestError && e.code === WorkerErrorCode.NoDataset) return { kind: 'noDataset' };
-    if (e instanceof WorkerRequestError && e.data?.kind === 'input') return { kind: 'failed', message: `${e.data.file}: ${e.data.problem}` };
-    if (e instanceof WorkerRequestError && e.data?.kind === 'internal') {
-      this.deps.log.error(`The scan failed inside the worker: ${e.data.stack ?? e.message}`);
-    }
-    return { kind: 'failed', message: (e as Error).message };
   }
 
   /** A rescan that cannot run leaves the marker of an earlier scan of the same content in place. */
