@@ -3,13 +3,13 @@
  * from the Explorer gets the clicked file and the selection; from the palette, the active editor's
  * file; from a command link (custom editor), the file's URI as a string.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PanelAction } from '../protocol/webview';
 import { DatasetChoices } from './datasets';
 import { ScanDiagnostics } from './diagnostics';
 import { COMMANDS, isModelPath } from './ids';
 import { InvestigationPanel } from './investigationPanel';
+import { Repairer, RepairMethod } from './repairer';
 import { ResultStore } from './resultStore';
 import { Scanner } from './scanner';
 import { WorkerHost } from './workerHost';
@@ -18,6 +18,7 @@ export interface CommandDeps {
   context: vscode.ExtensionContext;
   host: WorkerHost;
   scanner: Scanner;
+  repairer: Repairer;
   results: ResultStore;
   datasets: DatasetChoices;
   diagnostics: ScanDiagnostics;
@@ -46,10 +47,12 @@ function targetModels(arg: UriArg, selection?: unknown): vscode.Uri[] {
   return candidates.filter((u) => u.scheme === 'file' && isModelPath(u.fsPath));
 }
 
+const REPAIR_COMMANDS: Record<RepairMethod, string> = { none: COMMANDS.repairWithNone, ban: COMMANDS.repairWithBan };
+
 const NOT_A_MODEL = 'Select or open a model file (.onnx, .h5, .keras, .pt, .pth, .safetensors or a TF.js model.json).';
 
 export function registerCommands(deps: CommandDeps): void {
-  const { context, host, scanner, results, datasets, diagnostics, log } = deps;
+  const { context, host, scanner, repairer, results, datasets, diagnostics, log } = deps;
 
   /** Runs what the investigation panel's buttons ask for; the webview is untrusted, so paths are checked. */
   const onPanelAction = (action: PanelAction): void => {
@@ -64,9 +67,9 @@ export function registerCommands(deps: CommandDeps): void {
         void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(action.path));
         return;
       case 'repair':
-        void vscode.window.showInformationMessage(
-          `Repairing ${path.basename(action.modelPath)} with ${action.method.toUpperCase()} is not available in this version of Backdoor Scanner yet.`,
-        );
+        if (isModelPath(action.modelPath)) {
+          void vscode.commands.executeCommand(REPAIR_COMMANDS[action.method], vscode.Uri.file(action.modelPath));
+        }
         return;
       case 'ready':
         return;
@@ -106,13 +109,20 @@ export function registerCommands(deps: CommandDeps): void {
     }
     const dataPath = await datasets.pick(uri);
     if (!dataPath) return;
-    const code = diagnostics.codeOf(uri);
-    if (code === 'noDataset' || code === 'cannotScan') diagnostics.clear(uri);
+    diagnostics.clearCouldNotRun(uri);
     const choice = await vscode.window.showInformationMessage(
       `${vscode.workspace.asRelativePath(uri)} will be scanned against ${dataPath}.`,
       'Scan Now',
     );
     if (choice) void scanner.scan([uri]);
+  };
+
+  /** Repairs the clicked, given or active model; settles with the outcome, like the scan command. */
+  const repair = (method: RepairMethod) => async (arg: UriArg) => {
+    const [uri] = targetModels(arg);
+    if (uri) return repairer.repair(uri, method);
+    void vscode.window.showWarningMessage(NOT_A_MODEL);
+    return undefined;
   };
 
   const handlers: Record<string, (...args: never[]) => unknown> = {
@@ -126,6 +136,8 @@ export function registerCommands(deps: CommandDeps): void {
     [COMMANDS.cancelScan]: () => scanner.cancel(),
     [COMMANDS.showInvestigation]: showInvestigation,
     [COMMANDS.selectDataset]: selectDataset,
+    [REPAIR_COMMANDS.none]: repair('none'),
+    [REPAIR_COMMANDS.ban]: repair('ban'),
     [COMMANDS.restartWorker]: () =>
       host.restart().then(
         (info) => vscode.window.showInformationMessage(`The detection worker runs again, on the '${info.backend.name}' backend.`),

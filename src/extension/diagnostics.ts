@@ -1,7 +1,8 @@
 /**
  * Scan results in the Problems panel: one diagnostic per model file with a finding, placed on the
  * split-point layer in a TF.js model.json and at the start of binary files, linked to the stored
- * report and to docs/detection.md, with quick fixes (show the investigation, select a data set).
+ * report and to docs/detection.md, with quick fixes (show the investigation, repair the model,
+ * select a data set).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,6 +55,12 @@ export class ScanDiagnostics implements vscode.Disposable {
     this.collection.delete(modelUri);
   }
 
+  /** Drops a marker of a scan that could not run, which a newly chosen data set makes stale. */
+  clearCouldNotRun(modelUri: vscode.Uri): void {
+    const code = this.codeOf(modelUri);
+    if (code === 'noDataset' || code === 'cannotScan') this.clear(modelUri);
+  }
+
   dispose(): void {
     this.collection.dispose();
   }
@@ -104,18 +111,19 @@ export class ScanCodeActions implements vscode.CodeActionProvider {
     const actions: vscode.CodeAction[] = [];
     for (const diagnostic of context.diagnostics) {
       const code = findingCode(diagnostic);
+      const fix = (title: string, command: string, isPreferred: boolean): void => {
+        const action = new vscode.CodeAction(title, vscode.CodeActionKind.QuickFix);
+        action.command = { command, title, arguments: [document.uri] };
+        action.diagnostics = [diagnostic];
+        action.isPreferred = isPreferred;
+        actions.push(action);
+      };
       if (code === 'backdoor' || code === 'inconclusive') {
-        const action = new vscode.CodeAction('Show investigation', vscode.CodeActionKind.QuickFix);
-        action.command = { command: COMMANDS.showInvestigation, title: 'Show investigation', arguments: [document.uri] };
-        action.diagnostics = [diagnostic];
-        action.isPreferred = true;
-        actions.push(action);
+        fix('Show investigation', COMMANDS.showInvestigation, true);
+        fix('Repair with NONE', COMMANDS.repairWithNone, false);
+        fix('Repair with BAN fine-tuning', COMMANDS.repairWithBan, false);
       } else if (code === 'noDataset' || code === 'cannotScan') {
-        const action = new vscode.CodeAction('Select dataset…', vscode.CodeActionKind.QuickFix);
-        action.command = { command: COMMANDS.selectDataset, title: 'Select dataset…', arguments: [document.uri] };
-        action.diagnostics = [diagnostic];
-        action.isPreferred = code === 'noDataset';
-        actions.push(action);
+        fix('Select dataset…', COMMANDS.selectDataset, code === 'noDataset');
       }
     }
     return actions;

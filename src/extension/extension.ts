@@ -11,6 +11,7 @@ import { ScanCodeActions, ScanDiagnostics } from './diagnostics';
 import { BINARY_MODEL_EXTENSIONS, COMMANDS, MODEL_EDITOR_VIEW_TYPE, TFJS_MODEL_FILE } from './ids';
 import { ModelEditorProvider } from './modelEditor';
 import { registerModelTriggers } from './modelTriggers';
+import { Repairer } from './repairer';
 import { ResultStore } from './resultStore';
 import { Scanner } from './scanner';
 import { readSettings, WORKER_SETTINGS } from './settings';
@@ -36,6 +37,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new ScannerStatusBar();
   const datasets = new DatasetChoices(context.workspaceState);
   const scanner = new Scanner({ host, results, diagnostics, datasets, statusBar, log });
+  const repairer = new Repairer({ host, datasets, diagnostics, log });
   const workerHost = host;
 
   context.subscriptions.push(
@@ -71,7 +73,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (workerHost.status.state !== 'stopped') workerHost.restart().catch(() => undefined);
     }),
   );
-  registerCommands({ context, host, scanner, results, datasets, diagnostics, log });
+  registerCommands({ context, host, scanner, repairer, results, datasets, diagnostics, log });
   registerModelTriggers({ context, host, scanner, results, datasets, diagnostics });
 }
 

@@ -9,6 +9,8 @@ export const COMMANDS = {
   cancelScan: 'backdoorScanner.cancelScan',
   showInvestigation: 'backdoorScanner.showInvestigation',
   selectDataset: 'backdoorScanner.selectDataset',
+  repairWithNone: 'backdoorScanner.repairWithNone',
+  repairWithBan: 'backdoorScanner.repairWithBan',
   restartWorker: 'backdoorScanner.restartWorker',
   showLog: 'backdoorScanner.showLog',
 } as const;

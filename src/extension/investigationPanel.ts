@@ -43,6 +43,12 @@ export class InvestigationPanel {
 
   private static readonly panels = new Map<string, InvestigationPanel>();
 
+  /**
+   * The last repair of each model and the hash of the content it repaired, so that a panel opened
+   * after the repair shows the comparison too, as long as it shows a scan of that same content.
+   */
+  private static readonly repairs = new Map<string, { modelSha256: string; comparison: RepairComparison }>();
+
   private readonly disposables: vscode.Disposable[] = [];
   private repair: RepairComparison | undefined;
 
@@ -62,6 +68,20 @@ export class InvestigationPanel {
       { ...webviewOptions(context), enableFindWidget: true },
     );
     return new InvestigationPanel(context, panel, report.model.path, report, onAction);
+  }
+
+  /** Remembers a finished repair of a model and shows it in the model's panel, if one is open. */
+  static recordRepair(modelPath: string, modelSha256: string, comparison: RepairComparison): void {
+    InvestigationPanel.repairs.set(panelKey(modelPath), { modelSha256, comparison });
+    const panel = InvestigationPanel.panels.get(panelKey(modelPath));
+    if (panel?.report?.model.sha256 === modelSha256) panel.showRepair(comparison);
+  }
+
+  /** The comparison of the last repair of the report's model, when it repaired the content that was scanned. */
+  private static repairOf(report: ScanReport | undefined): RepairComparison | undefined {
+    if (!report) return undefined;
+    const repair = InvestigationPanel.repairs.get(panelKey(report.model.path));
+    return repair && repair.modelSha256 === report.model.sha256 ? repair.comparison : undefined;
   }
 
   /**
@@ -95,6 +115,7 @@ export class InvestigationPanel {
     private onAction: (action: PanelAction) => void,
   ) {
     InvestigationPanel.panels.set(panelKey(modelPath), this);
+    this.repair = InvestigationPanel.repairOf(report);
     const webview = panel.webview;
     panel.iconPath = {
       light: vscode.Uri.joinPath(context.extensionUri, 'media', 'investigation-light.svg'),
@@ -130,8 +151,8 @@ export class InvestigationPanel {
 
   private update(report: ScanReport): void {
     this.report = report;
-    // A comparison belongs to the scan it was measured against; a new scan makes it stale.
-    this.repair = undefined;
+    // A comparison belongs to the content it measured; a scan of changed content drops it.
+    this.repair = InvestigationPanel.repairOf(report);
     this.send();
   }
 

@@ -1,16 +1,28 @@
 /**
  * The `backdoorScanner.*` settings (declared in package.json), read in one place, and the scan
- * request they make for a model.
+ * and repair requests they make for a model.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendChoice } from '../engine/backend';
-import type { BanSettings } from '../engine/report';
+import type { RepairRequest } from '../engine/repair';
+import type { BanFinetuneSettings, BanSettings, NoneSettings } from '../engine/report';
 import type { ScanRequest } from '../engine/scan';
 
 export const SECTION = 'backdoorScanner';
 
 export type AutoScan = 'off' | 'onOpen';
+
+/** `backdoorScanner.repairSettings`: the options of `backdoor-scan repair` that the extension offers. */
+export interface RepairSettings {
+  verdict?: boolean;
+  trigger?: string;
+  dataFraction?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  evalImages?: number;
+}
 
 export interface ScannerSettings {
   dataPath: string;
@@ -19,6 +31,7 @@ export interface ScannerSettings {
   seed: number;
   maxImages: number;
   banSettings: Partial<BanSettings>;
+  repairSettings: RepairSettings;
   arch: string;
   backend: BackendChoice;
   tfjsNodePath: string;
@@ -36,6 +49,7 @@ export function readSettings(scope?: vscode.Uri): ScannerSettings {
     seed: c.get<number>('seed', 0),
     maxImages: c.get<number>('maxImages', 0),
     banSettings: c.get<Partial<BanSettings>>('banSettings', {}),
+    repairSettings: c.get<RepairSettings>('repairSettings', {}),
     arch: c.get<string>('arch', ''),
     backend: c.get<BackendChoice>('backend', 'auto'),
     tfjsNodePath: c.get<string>('tfjsNodePath', ''),
@@ -67,5 +81,35 @@ export function scanRequestFor(modelPath: string, dataPath: string | undefined, 
     backend: settings.backend,
     tfjsNodePath: settings.tfjsNodePath || undefined,
     maxImages: settings.maxImages > 0 ? settings.maxImages : undefined,
+  };
+}
+
+/** The object without its undefined fields, so that spreading it over defaults keeps them. */
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * A repair of the model on the data set its scans use (the engine picks the split and the share
+ * of it), with BAN's verdict before and after measured as the scan settings say.
+ */
+export function repairRequestFor(modelPath: string, method: 'none' | 'ban', dataPath: string | undefined, settings: ScannerSettings): RepairRequest {
+  const scan = scanRequestFor(modelPath, dataPath, settings);
+  const r = settings.repairSettings;
+  const tuning = { dataFraction: r.dataFraction, batchSize: r.batchSize, learningRate: r.learningRate };
+  return {
+    method,
+    modelPath,
+    dataPath,
+    arch: scan.arch,
+    trigger: r.trigger || undefined,
+    evalImages: r.evalImages,
+    none: method === 'none' ? defined<Partial<NoneSettings>>({ ...tuning, epochsPerRound: r.epochs }) : undefined,
+    ban: method === 'ban' ? defined<Partial<BanFinetuneSettings>>({ ...tuning, epochs: r.epochs }) : undefined,
+    verdict: r.verdict ?? true,
+    verdictSettings: scan.settings,
+    verdictImages: scan.maxImages,
+    backend: scan.backend,
+    tfjsNodePath: scan.tfjsNodePath,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Runs inside VS Code's extension host (see ../runTest.ts), with the fixture workspace open: the
  * extension activates, scans the backdoored and the clean model through its worker, reports
- * diagnostics on model.json, offers the quick fixes, and opens binary models in its custom editor.
+ * diagnostics on model.json, offers the quick fixes (investigation, repairs), and opens binary
+ * models in its custom editor.
  * node:test is not available in the extension host, so this is a minimal sequential runner.
  */
 import assert from 'node:assert/strict';
@@ -39,7 +40,7 @@ test('activates and registers its commands', async () => {
   assert.ok(extension, `${EXTENSION_ID} is installed`);
   await extension.activate();
   const commands = await vscode.commands.getCommands(true);
-  for (const id of ['scan', 'cancelScan', 'showInvestigation', 'selectDataset']) assert.ok(commands.includes(`backdoorScanner.${id}`), id);
+  for (const id of ['scan', 'cancelScan', 'showInvestigation', 'selectDataset', 'repairWithNone', 'repairWithBan']) assert.ok(commands.includes(`backdoorScanner.${id}`), id);
 });
 
 test('scans both models: an error on the backdoored one with its target label, nothing on the clean one', async () => {
@@ -57,11 +58,12 @@ test('scans both models: an error on the backdoored one with its target label, n
   assert.equal(vscode.languages.getDiagnostics(clean()).length, 0);
 });
 
-test('offers Show investigation as the quick fix of the marker', async () => {
+test('offers Show investigation and the two repairs as quick fixes of the marker', async () => {
   const document = await vscode.workspace.openTextDocument(backdoored());
   const [diagnostic] = vscode.languages.getDiagnostics(backdoored());
   const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', document.uri, diagnostic.range);
-  assert.ok(actions.some((a) => a.title === 'Show investigation'), actions.map((a) => a.title).join(', '));
+  const titles = actions.map((a) => a.title);
+  for (const title of ['Show investigation', 'Repair with NONE', 'Repair with BAN fine-tuning']) assert.ok(titles.includes(title), titles.join(', '));
 });
 
 test('opens binary models in the read-only custom editor', async () => {
