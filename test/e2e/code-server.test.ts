@@ -182,9 +182,19 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     await entry.waitFor({ state: 'hidden' });
   }
 
+  /**
+   * Chooses an entry of a row's context menu. Just after start-up, on busy cores, the extension's
+   * entries may not be registered yet, and a menu opened then lacks them until it is opened again.
+   */
   async function contextMenu(row: Locator, item: string): Promise<void> {
-    await row.click({ button: 'right' });
-    await choose(page.getByRole('menuitem', { name: item, exact: true }));
+    const entry = page.getByRole('menuitem', { name: item, exact: true });
+    for (let attempt = 1; ; attempt++) {
+      await row.click({ button: 'right' });
+      if (await entry.waitFor({ timeout: 5000 }).then(() => true, () => false)) break;
+      if (attempt === 6) throw new Error(`the context menu has no '${item}'`);
+      await page.keyboard.press('Escape');
+    }
+    await choose(entry);
   }
 
   function notification(text: string | RegExp): Locator {
