@@ -5,8 +5,10 @@
  * the no-data-set marker, whose quick fix selects the data and scans it; the backdoored one is
  * scanned from the Explorer's context menu and the Problems panel is read; a multi-selection scan
  * is cancelled mid-way; the marker's quick fix opens the investigation panel; a binary model opens
- * in the custom editor. Screenshots go to test/e2e/screenshots/. Each full scan takes a few
- * minutes on two busy cores (fixtureWorkspace.ts says why the test set is scanned whole).
+ * in the custom editor; the marker's quick fix repairs the backdoored model with NONE, which
+ * writes a new model beside it and adds a before/after comparison to the panel. Screenshots go to
+ * test/e2e/screenshots/. Each full scan takes a few minutes on two busy cores (fixtureWorkspace.ts
+ * says why the test set is scanned whole); the repair is shortened through its settings.
  *
  *   npm run test:e2e       (BACKDOOR_E2E_MODELS=dir to use other vgg-small-badnets/-clean models)
  *
@@ -22,7 +24,20 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { DEFAULT_BAN_SETTINGS } from '../../src/engine/detect/ban';
-import { BACKDOORED, CLEAN, createWorkspace, DATA_FILE, expectedTarget as readExpectedTarget, missingFixtures, root, workspaceSettings, writeJson } from './fixtureWorkspace';
+import { fileSha256 } from '../../src/engine/session';
+import {
+  BACKDOORED,
+  backdooredTrigger,
+  CLEAN,
+  createWorkspace,
+  DATA_FILE,
+  expectedTarget as readExpectedTarget,
+  missingFixtures,
+  MODELS,
+  root,
+  workspaceSettings,
+  writeJson,
+} from './fixtureWorkspace';
 
 const WORK = path.join(root, 'test/e2e/.work/code-server');
 const SCREENSHOTS = path.join(root, 'test/e2e/screenshots');
@@ -80,8 +95,13 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     assert.ok(megabytes < 20, `the VSIX is ${megabytes.toFixed(1)} MB`);
 
     workspace = path.join(WORK, 'workspace');
-    // No data set at first: the first test selects one per model, as a user would.
-    createWorkspace(workspace, workspaceSettings(false));
+    // No data set at first: the first test selects one per model, as a user would. The repair
+    // fine-tunes one epoch on 5% of the test set and skips the verdict's two full scans, which
+    // would take longer than the rest of this test; it measures the attack with the model's trigger.
+    createWorkspace(workspace, {
+      ...workspaceSettings(false),
+      'backdoorScanner.repairSettings': { dataFraction: 0.05, epochs: 1, evalImages: 1000, verdict: false, trigger: backdooredTrigger() },
+    });
     expectedTarget = readExpectedTarget();
 
     const userData = path.join(WORK, 'user-data');
@@ -347,5 +367,55 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     // The editor's buttons are command links; this model has no data set, so the scan says so.
     await frame.getByText('Scan for Backdoors').click();
     await notification('weights-only/resnet18-w4.pt cannot be scanned without clean data.').waitFor();
+  }));
+
+  it('repairs the backdoored model with NONE from the marker\'s quick fix', { timeout: 600_000 }, withFailureShot('repair', async () => {
+    await page.keyboard.press('Escape');
+    await dismissNotifications();
+    await runCommand('View: Close All Editors');
+    const problems = await openProblems();
+    const marker = problems.locator('.monaco-list-row').filter({ hasText: 'Backdoor detected' });
+    const quickFix = async (name: string): Promise<void> => {
+      await marker.hover();
+      await marker.locator('.codicon-light-bulb').click();
+      await choose(page.getByRole('menuitem', { name }));
+    };
+    // The model beside its panel, so that the panel is open while the repair runs.
+    await marker.click();
+    await page.locator('.editor-instance .monaco-editor').first().waitFor();
+    await quickFix('Show investigation');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('body').filter({ hasText: expectedTarget.name }).waitFor({ timeout: 30_000 });
+
+    await quickFix('Repair with NONE');
+    const started = Date.now();
+    await notification(`Repairing ${BACKDOORED}/model.json with NONE`).waitFor({ timeout: 60_000 });
+    const done = notification(`${BACKDOORED}/model.json repaired with NONE`);
+    await done.waitFor({ timeout: 400_000 });
+    log(`backdoored model repaired in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const message = await done.innerText();
+    assert.match(message, /clean accuracy \d+\.\d% → \d+\.\d%, attack success rate \d+\.\d% → \d+\.\d%/, message);
+    assert.match(message, new RegExp(`Repaired model: ${BACKDOORED}/model\\.repaired\\.json`), message);
+
+    // The repaired model is a new file, open beside; the original is as it was, with its marker.
+    const repaired = path.join(workspace, BACKDOORED, 'model.repaired.json');
+    assert.ok(fs.existsSync(repaired) && fs.existsSync(path.join(workspace, BACKDOORED, 'model.repaired.weights.bin')));
+    for (const file of ['model.json', 'model.weights.bin']) {
+      assert.equal(fileSha256(path.join(workspace, BACKDOORED, file)), fileSha256(path.join(MODELS, BACKDOORED, file)), `${file} changed`);
+    }
+    await explorerRow('model.repaired.json').waitFor();
+    await page.locator('.tabs-container .tab').filter({ hasText: 'model.repaired.json' }).waitFor();
+    await marker.waitFor();
+
+    // The open panel shows the before/after comparison.
+    const comparison = frame.locator('.repair');
+    await comparison.filter({ hasText: 'After repair with NONE' }).waitFor({ timeout: 30_000 });
+    const table = await comparison.innerText();
+    assert.match(table, /Clean accuracy\s+\d+\.\d%\s+\d+\.\d%/, table);
+    assert.match(table, /Attack success rate\s+\d+\.\d%\s+\d+\.\d%/, table);
+    assert.match(table, /model\.repaired\.json/, table);
+    await comparison.scrollIntoViewIfNeeded();
+    await page.waitForTimeout(1000);
+    await shot('8-repair');
   }));
 });

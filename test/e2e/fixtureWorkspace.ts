@@ -44,6 +44,12 @@ export function expectedTarget(): { index: number; name: string } {
   return { index: training.target, name: sidecar.classes[training.target] };
 }
 
+/** The trigger spec the backdoored model was trained with, for measuring its attack success rate. */
+export function backdooredTrigger(): string {
+  const training = JSON.parse(fs.readFileSync(path.join(MODELS, BACKDOORED, 'training.json'), 'utf8')) as { recipe: { attack: string } };
+  return training.recipe.attack;
+}
+
 /** Creates the workspace in `dir` (emptied first) with these workspace settings. */
 export function createWorkspace(dir: string, settings: object): void {
   fs.rmSync(dir, { recursive: true, force: true });
