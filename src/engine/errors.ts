@@ -41,6 +41,17 @@ export function isOutOfMemory(e: unknown): boolean {
 }
 
 /**
+ * A model that does not fit the backend's memory. After one, the wasm backend's heap is in an
+ * undefined state (Emscripten aborted), so a long-lived host starts a fresh process for the next job.
+ */
+export class OutOfMemoryError extends InputError {
+  constructor(file: string, problem: string) {
+    super(file, problem);
+    this.name = 'OutOfMemoryError';
+  }
+}
+
+/**
  * Runs `work` and turns a backend's out-of-memory failure into an InputError that names the model
  * and says what to change, so a user sees a cause and a remedy instead of a wasm stack trace.
  */
@@ -49,7 +60,7 @@ export async function explainOutOfMemory<T>(modelPath: string, backend: string, 
     return await work();
   } catch (e) {
     if (!isOutOfMemory(e)) throw e;
-    throw new InputError(
+    throw new OutOfMemoryError(
       modelPath,
       `does not fit in the ${backend} backend's memory at batch ${batchSize} (${(e as Error).message}); lower the batch size (backdoor-scan scan --batch-size 32) or use a GPU backend`,
     );

@@ -7,7 +7,7 @@
 import { CancellationToken, createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
 import { initBackend } from '../engine/backend';
 import { readSidecar } from '../engine/data';
-import { CancelledError } from '../engine/errors';
+import { CancelledError, isOutOfMemory } from '../engine/errors';
 import { ProgressEvent, RunControl } from '../engine/progress';
 import { repairModel } from '../engine/repair';
 import { scanModel } from '../engine/scan';
@@ -130,11 +130,27 @@ async function runEngineJob<P extends EngineJobParams, R>(
   try {
     return await turn;
   } catch (e) {
+    if (isOutOfMemory(e)) exitAfterReply(e);
     return toResponseError(controller.signal.aborted ? new CancelledError() : e);
   } finally {
     stop.dispose();
     running.delete(controller);
   }
+}
+
+/** Gives the reply to a job that ran out of memory time to leave before the process ends. */
+const OUT_OF_MEMORY_EXIT_DELAY_MS = 500;
+
+/**
+ * After the backend ran out of memory its wasm heap is in an undefined state (Emscripten aborted),
+ * and every later job in this process would fail in confusing ways. The job's reply already says
+ * what happened; the process then exits, and the WorkerHost starts a fresh one for the next job.
+ */
+function exitAfterReply(e: unknown): void {
+  setTimeout(() => {
+    process.stderr.write(`the compute backend ran out of memory (${e instanceof Error ? e.message : String(e)}); exiting so that the next job gets a fresh process\n`);
+    process.exit(3);
+  }, OUT_OF_MEMORY_EXIT_DELAY_MS);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explainOutOfMemory, InputError, isOutOfMemory } from '../../src/engine/errors';
+import { explainOutOfMemory, InputError, isOutOfMemory, OutOfMemoryError } from '../../src/engine/errors';
 
 test('a wasm out-of-memory failure becomes an InputError naming the model, the batch and the remedy', async () => {
   // The message tfjs-backend-wasm gave for a ResNet-18 forward+backward at batch 128 (bench/step.ts).
@@ -13,7 +13,7 @@ test('a wasm out-of-memory failure becomes an InputError naming the model, the b
       throw wasmFailure;
     }),
     (e: unknown) => {
-      assert.ok(e instanceof InputError);
+      assert.ok(e instanceof OutOfMemoryError && e instanceof InputError, 'an input error (exit code 2), marked as out of memory');
       assert.equal(e.file, '/models/resnet18.onnx');
       assert.match(e.message, /wasm backend's memory at batch 128/);
       assert.match(e.message, /--batch-size/);
