@@ -18,6 +18,11 @@
  *               / (1 − its clean share)
  *     score   = mean over ε of gain(ε)          (in [−1, 1]; 1 = everything moves to the candidate)
  * The threshold and the inconclusive band are calibrated on the zoo (`npm run eval:zoo`).
+ *
+ * The mask is the weak link for weak backdoors: on low-poison-rate models it can name a label the
+ * noise ignores while the noise, already at the weakest strength of the sweep, sends most clean
+ * images to another label (the zoo's clean models stay far below that at the same ε). The two
+ * signals then disagree, and such a scan is `inconclusive`, naming the label the noise found.
  */
 import { BanStatistics, Verdict, VerdictReport } from '../report';
 
@@ -28,6 +33,13 @@ export interface Calibration {
   inconclusiveBand: [number, number];
   /** The clean zoo models' highest score, for the explanation. */
   cleanMax: number;
+  /**
+   * A share of clean images the noisy model sends to one label at the sweep's weakest ε at or above
+   * which a scan is never `clean`, whatever the mask names.
+   */
+  weakNoiseCollapse: number;
+  /** The clean zoo models' highest such share, for the explanation. */
+  cleanWeakNoiseMax: number;
 }
 
 /** The calibrated defaults (docs/detection.md). */
@@ -35,6 +47,8 @@ export const DEFAULT_CALIBRATION: Calibration = {
   threshold: 0.04,
   inconclusiveBand: [0.015, 0.04],
   cleanMax: -0.002,
+  weakNoiseCollapse: 0.4,
+  cleanWeakNoiseMax: 0.184,
 };
 
 function total(histogram: number[]): number {
@@ -61,15 +75,33 @@ function signed(x: number): string {
   return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
 }
 
+/** The noisy model's dominant label and its share at the weakest noise strength of the sweep. */
+export function weakNoiseCollapse(stats: BanStatistics): { eps: number; label: number; share: number } | undefined {
+  if (stats.sweep.length === 0) return undefined;
+  const weakest = stats.sweep.reduce((a, b) => (b.eps < a.eps ? b : a));
+  return { eps: weakest.eps, label: weakest.noisy.dominantClass, share: weakest.noisy.dominantRate };
+}
+
 export function decideVerdict(stats: BanStatistics, classes: string[], calibration: Calibration = DEFAULT_CALIBRATION): VerdictReport {
-  const { score, target, gains } = targetGain(stats);
+  const { score, target: maskTarget, gains } = targetGain(stats);
   const [low, high] = calibration.inconclusiveBand;
-  const verdict: Verdict = score > high && score > calibration.threshold ? 'backdoored' : score >= low ? 'inconclusive' : 'clean';
+  let verdict: Verdict = score > high && score > calibration.threshold ? 'backdoored' : score >= low ? 'inconclusive' : 'clean';
+  const weak = weakNoiseCollapse(stats);
+  const disagreement = verdict === 'clean' && weak !== undefined && weak.share >= calibration.weakNoiseCollapse && weak.label !== maskTarget;
+  if (disagreement) verdict = 'inconclusive';
+  // When the signals disagree, the label the noise collapses onto is the one a user should check.
+  const target = disagreement && weak ? weak.label : maskTarget;
   const name = classes[target] ?? String(target);
   const strongest = gains.reduce((a, b) => (b.eps > a.eps ? b : a), gains[0]);
   const share = stats.noisy.histogram[target] / Math.max(total(stats.noisy.histogram), 1);
   let explanation: string;
-  if (verdict === 'backdoored') {
+  if (disagreement && weak) {
+    const maskName = classes[maskTarget] ?? String(maskTarget);
+    explanation =
+      `Already at weak neuron noise (ε=${weak.eps}) the model sends ${pct(weak.share)} of clean images to label ${target} '${name}' ` +
+      `(the zoo's clean models stay at or below ${pct(calibration.cleanWeakNoiseMax)}), but the masked-out features point to label ` +
+      `${maskTarget} '${maskName}' instead (score ${signed(score)}); the two signals disagree, as on weak, low-poison-rate backdoors.`;
+  } else if (verdict === 'backdoored') {
     explanation =
       `Adversarial neuron noise sends clean inputs to label ${target} '${name}', the label the masked-out features point to ` +
       `(${pct(share)} of clean images at ε=${strongest.eps}; score ${signed(score)}, threshold ${signed(calibration.threshold)}); ` +
