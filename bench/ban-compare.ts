@@ -23,11 +23,12 @@ async function main(): Promise<void> {
   const [modelPath, arch] = positionals;
   if (!modelPath || !arch) throw new Error('usage: ban-compare.ts MODEL.onnx ARCH');
   const data = path.resolve(__dirname, '../../shared/datasets/cifar10/cifar10-test.zip');
-  const started = Date.now();
   const schedule = { maskEpochs: Number(values['mask-epochs']), steps: Number(values.steps), batchSize: Number(values['batch-size']) };
+  // PyTorch first: a model it cannot load fails in seconds, before the long scan.
+  const torchOut = execFileSync('/usr/bin/python3', [path.join(__dirname, 'torch_ban.py'), '--model', modelPath, '--arch', arch, '--threads', values['torch-threads'], '--mask-epochs', String(schedule.maskEpochs), '--steps', String(schedule.steps), '--batch-size', String(schedule.batchSize)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const started = Date.now();
   const report = await scanModel({ modelPath, dataPath: data, threads: Number(values.threads), settings: schedule });
   const ours = { totalSeconds: (Date.now() - started) / 1000, phases: report.timings, backend: report.backend, verdict: report.verdict.verdict };
-  const torchOut = execFileSync('/usr/bin/python3', [path.join(__dirname, 'torch_ban.py'), '--model', modelPath, '--arch', arch, '--threads', values['torch-threads'], '--mask-epochs', String(schedule.maskEpochs), '--steps', String(schedule.steps), '--batch-size', String(schedule.batchSize)], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const torch = JSON.parse(torchOut.trim().split('\n').pop() as string);
   process.stdout.write(`${JSON.stringify({ model: modelPath, arch, schedule, ours, torch, ratio: ours.totalSeconds / torch.total })}\n`);
 }
