@@ -62,7 +62,7 @@ export async function explainOutOfMemory<T>(modelPath: string, backend: string, 
     if (!isOutOfMemory(e)) throw e;
     throw new OutOfMemoryError(
       modelPath,
-      `does not fit in the ${backend} backend's memory at batch ${batchSize} (${(e as Error).message}); lower the batch size (backdoor-scan scan --batch-size 32) or use a GPU backend`,
+      `does not fit in the ${backend} backend's memory at batch ${batchSize} (${(e as Error).message}); lower the batch size (--batch-size 32 on the command line, or {"batchSize": 32} in the backdoorScanner.banSettings setting) or use a GPU backend`,
     );
   }
 }
