@@ -5,11 +5,10 @@
  * select a data set).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ScanReport } from '../engine/report';
 import { Finding, FindingCode, findingOf, layerNameRange } from './findings';
-import { COMMANDS } from './ids';
+import { COMMANDS, isTfjsModelPath } from './ids';
 
 export const DIAGNOSTIC_SOURCE = 'Backdoor Scanner';
 
@@ -82,7 +81,7 @@ function findingCode(diagnostic: vscode.Diagnostic): FindingCode | undefined {
 /** The split-point layer's name in a model.json, else the start of the file. */
 async function splitPointRange(modelUri: vscode.Uri, splitPoint: string): Promise<vscode.Range> {
   const start = new vscode.Range(0, 0, 0, 0);
-  if (path.basename(modelUri.fsPath) !== 'model.json') return start;
+  if (!isTfjsModelPath(modelUri.fsPath)) return start;
   let text: string;
   try {
     text = await fs.promises.readFile(modelUri.fsPath, 'utf8');

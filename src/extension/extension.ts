@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { DatasetChoices } from './datasets';
 import { ScanCodeActions, ScanDiagnostics } from './diagnostics';
-import { BINARY_MODEL_EXTENSIONS, COMMANDS, MODEL_EDITOR_VIEW_TYPE, TFJS_MODEL_FILE } from './ids';
+import { BINARY_MODEL_EXTENSIONS, COMMANDS, MODEL_EDITOR_VIEW_TYPE, TFJS_MODEL_GLOB } from './ids';
 import { ModelEditorProvider } from './modelEditor';
 import { registerModelTriggers } from './modelTriggers';
 import { Repairer } from './repairer';
@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): void {
       supportsMultipleEditorsPerDocument: true,
     }),
     vscode.languages.registerCodeActionsProvider(
-      [{ scheme: 'file', pattern: `**/${TFJS_MODEL_FILE}` }, ...BINARY_MODEL_EXTENSIONS.map((ext) => ({ scheme: 'file', pattern: `**/*${ext}` }))],
+      [{ scheme: 'file', pattern: TFJS_MODEL_GLOB }, ...BINARY_MODEL_EXTENSIONS.map((ext) => ({ scheme: 'file', pattern: `**/*${ext}` }))],
       new ScanCodeActions(),
       ScanCodeActions.metadata,
     ),

@@ -23,11 +23,22 @@ export const MODEL_EDITOR_VIEW_TYPE = 'backdoorScanner.model';
 /** Binary model formats: the custom editor is their default. */
 export const BINARY_MODEL_EXTENSIONS = ['.onnx', '.h5', '.keras', '.pt', '.pth', '.safetensors'];
 
-/** A TF.js model is its model.json, which stays a text file. */
-export const TFJS_MODEL_FILE = 'model.json';
+/**
+ * A TF.js model is its model.json, which stays a text file; a repair writes `model.repaired.json`
+ * beside it (and `model.repaired-2.json`, …), which is a model too. package.json's menus use the
+ * same pattern.
+ */
+const TFJS_MODEL_NAME = /^model(\.[\w-]+)?\.json$/;
 
-export const MODEL_GLOB = `**/{${[...BINARY_MODEL_EXTENSIONS.map((e) => `*${e}`), TFJS_MODEL_FILE].join(',')}}`;
+/** Glob of the TF.js model files, for watchers and document selectors. */
+export const TFJS_MODEL_GLOB = '**/model*.json';
+
+export const MODEL_GLOB = `**/{${[...BINARY_MODEL_EXTENSIONS.map((e) => `*${e}`), 'model*.json'].join(',')}}`;
+
+export function isTfjsModelPath(file: string): boolean {
+  return TFJS_MODEL_NAME.test(path.basename(file));
+}
 
 export function isModelPath(file: string): boolean {
-  return path.basename(file) === TFJS_MODEL_FILE || BINARY_MODEL_EXTENSIONS.includes(path.extname(file).toLowerCase());
+  return isTfjsModelPath(file) || BINARY_MODEL_EXTENSIONS.includes(path.extname(file).toLowerCase());
 }

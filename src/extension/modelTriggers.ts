@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DatasetChoices } from './datasets';
 import { ScanDiagnostics } from './diagnostics';
-import { MODEL_GLOB, TFJS_MODEL_FILE } from './ids';
+import { isTfjsModelPath, MODEL_GLOB } from './ids';
 import { ResultStore } from './resultStore';
 import { Scanner } from './scanner';
 import { readSettings } from './settings';
@@ -38,15 +38,21 @@ export function registerModelTriggers(deps: TriggerDeps): void {
     return cached !== undefined;
   };
 
-  /** A TF.js model is also its weight shards: a changed shard changes the model beside it. */
+  /** A TF.js model is also its weight shards: a changed shard changes the models beside it. */
   const refreshShardOwner = (shard: vscode.Uri): void => {
-    const modelJson = path.join(path.dirname(shard.fsPath), TFJS_MODEL_FILE);
-    if (fs.existsSync(modelJson)) void refresh(vscode.Uri.file(modelJson));
+    const dir = path.dirname(shard.fsPath);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names.filter(isTfjsModelPath)) void refresh(vscode.Uri.file(path.join(dir, name)));
   };
 
   const onOpenModelJson = async (document: vscode.TextDocument): Promise<void> => {
     const uri = document.uri;
-    if (uri.scheme !== 'file' || path.basename(uri.fsPath) !== TFJS_MODEL_FILE) return;
+    if (uri.scheme !== 'file' || !isTfjsModelPath(uri.fsPath)) return;
     const cached = await refresh(uri);
     if (cached || readSettings(uri).autoScan !== 'onOpen' || scanner.isBusy(uri)) return;
     // Whether the sidecar names a data set is for the worker to read, not the extension host.

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 // The ES module build; see findings.ts for why.
 import { findNodeAtLocation, parseTree } from 'jsonc-parser/lib/esm/main';
 import { REPORT_SCHEMA_VERSION, type ScanReport } from '../engine/report';
-import { TFJS_MODEL_FILE } from './ids';
+import { isTfjsModelPath } from './ids';
 
 /** The part of vscode.Memento used here. */
 export interface KeyValueStore {
@@ -32,7 +32,7 @@ const INDEX_KEY = 'backdoorScanner.lastReports';
  * read with jsonc-parser's scanner, as for the diagnostics' ranges; nothing of it is executed.
  */
 export async function modelFiles(file: string): Promise<string[]> {
-  if (path.basename(file) !== TFJS_MODEL_FILE) return [file];
+  if (!isTfjsModelPath(file)) return [file];
   const dir = path.dirname(path.resolve(file));
   const root = parseTree(await fs.promises.readFile(file, 'utf8'));
   const manifest = root && findNodeAtLocation(root, ['weightsManifest']);

@@ -406,6 +406,10 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     await explorerRow('model.repaired.json').waitFor();
     await page.locator('.tabs-container .tab').filter({ hasText: 'model.repaired.json' }).waitFor();
     await marker.waitFor();
+    // The repaired file is a model for the extension too: its context menu offers a scan.
+    await explorerRow('model.repaired.json').click({ button: 'right' });
+    await page.getByRole('menuitem', { name: 'Scan for Backdoors', exact: true }).waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Escape');
 
     // The open panel shows the before/after comparison.
     const comparison = frame.locator('.repair');
