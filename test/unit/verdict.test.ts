@@ -64,6 +64,20 @@ test('a label the noise does not favour is clean; a small gain is inconclusive',
   assert.equal(small.verdict, 'inconclusive');
 });
 
+test('a high score on a weak proposal is inconclusive', () => {
+  // The mask alone names 6 for 48% of the images and the noise favours 6 too (a clean ResNet-8 of the zoo).
+  const s = banStats(6, [[0.05, 6, 16], [0.3, 6, 45]]);
+  s.negativeMaskNoNoise = stats(onto(6, 48));
+  const v = decideVerdict(s, CLASSES);
+  assert.ok(v.score > DEFAULT_CALIBRATION.threshold);
+  assert.equal(v.verdict, 'inconclusive');
+  assert.equal(v.targetLabel, 6);
+  assert.match(v.explanation, /only 48%/);
+  // The same noise on a firm proposal (90% of the images) is a backdoor.
+  s.negativeMaskNoNoise = stats(onto(6, 90));
+  assert.equal(decideVerdict(s, CLASSES).verdict, 'backdoored');
+});
+
 test('mask and noise disagreeing, with a collapse already at the weakest noise, is inconclusive and names the noise label', () => {
   // The low-poison-rate ResNet-8 of the zoo: the mask names 2, the noise sends 59% to 5 at ε=0.05.
   const v = decideVerdict(banStats(2, [[0.05, 5, 59], [0.1, 5, 62], [0.3, 5, 68]]), CLASSES);

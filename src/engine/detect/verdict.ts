@@ -23,6 +23,12 @@
  * noise ignores while the noise, already at the weakest strength of the sweep, sends most clean
  * images to another label (the zoo's clean models stay far below that at the same ε). The two
  * signals then disagree, and such a scan is `inconclusive`, naming the label the noise found.
+ *
+ * The proposal must also be firm. On a backdoored model the mask alone sends (nearly) every clean
+ * image to the target; on clean models it can name a label for only half of them, and if the noise
+ * happens to favour that same label (a clean ResNet-8 of the zoo collapses onto 'frog' under noise),
+ * the score alone would call a clean model backdoored. A high score with a weak proposal is
+ * `inconclusive`.
  */
 import { BanStatistics, Verdict, VerdictReport } from '../report';
 
@@ -40,6 +46,11 @@ export interface Calibration {
   weakNoiseCollapse: number;
   /** The clean zoo models' highest such share, for the explanation. */
   cleanWeakNoiseMax: number;
+  /**
+   * The least share of clean images the negative-mask head without noise must send to the candidate
+   * for a `backdoored` verdict.
+   */
+  firmProposal: number;
 }
 
 /** The calibrated defaults (docs/detection.md). */
@@ -49,6 +60,7 @@ export const DEFAULT_CALIBRATION: Calibration = {
   cleanMax: -0.002,
   weakNoiseCollapse: 0.4,
   cleanWeakNoiseMax: 0.184,
+  firmProposal: 0.9,
 };
 
 function total(histogram: number[]): number {
@@ -89,6 +101,9 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
   const weak = weakNoiseCollapse(stats);
   const disagreement = verdict === 'clean' && weak !== undefined && weak.share >= calibration.weakNoiseCollapse && weak.label !== maskTarget;
   if (disagreement) verdict = 'inconclusive';
+  const proposal = stats.negativeMaskNoNoise.dominantRate;
+  const weakProposal = verdict === 'backdoored' && proposal < calibration.firmProposal;
+  if (weakProposal) verdict = 'inconclusive';
   // When the signals disagree, the label the noise collapses onto is the one a user should check.
   const target = disagreement && weak ? weak.label : maskTarget;
   const name = classes[target] ?? String(target);
@@ -101,6 +116,11 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
       `Already at weak neuron noise (ε=${weak.eps}) the model sends ${pct(weak.share)} of clean images to label ${target} '${name}' ` +
       `(the zoo's clean models stay at or below ${pct(calibration.cleanWeakNoiseMax)}), but the masked-out features point to label ` +
       `${maskTarget} '${maskName}' instead (score ${signed(score)}); the two signals disagree, as on weak, low-poison-rate backdoors.`;
+  } else if (weakProposal) {
+    explanation =
+      `Neuron noise sends clean inputs to label ${target} '${name}' (score ${signed(score)}, threshold ${signed(calibration.threshold)}), ` +
+      `but the masked-out features alone point there for only ${pct(proposal)} of them (backdoored zoo models: at least ` +
+      `${pct(calibration.firmProposal)}); a clean model's favourite label under noise looks like this too.`;
   } else if (verdict === 'backdoored') {
     explanation =
       `Adversarial neuron noise sends clean inputs to label ${target} '${name}', the label the masked-out features point to ` +
