@@ -29,7 +29,7 @@ export function formatScanText(report: ScanReport): string {
     ...m.notes.map((n) => `Note: ${n}`),
     '',
     `Verdict: ${heading}`,
-    `  score ${v.score.toFixed(3)} (threshold ${v.threshold.toFixed(2)}; inconclusive ${v.inconclusiveBand[0].toFixed(2)}-${v.inconclusiveBand[1].toFixed(2)})`,
+    `  score ${v.score.toFixed(3)} (threshold ${v.threshold}; inconclusive ${v.inconclusiveBand[0]}-${v.inconclusiveBand[1]})`,
     `  ${v.explanation}`,
     '',
     table([
