@@ -528,6 +528,9 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     }
     const s = summarize(reports);
     lines.push(...protocolTable(models, results, protocol), '', summaryLine(s), '', verdictOnGoal(s), '');
+    // Models the plan names for this protocol whose repair has not run yet, said rather than hidden.
+    const missing = models.filter((m) => (protocol !== 'ban' || p.banModels.includes(m.name)) && !results.has(`${m.name}/${protocol}`));
+    if (missing.length > 0) lines.push(`Not run yet (CPU time): ${missing.map((m) => m.name).join(', ')}.`, '');
   }
   lines.push('## Training with NONE as the defence', '');
   if (!trainResult) {
