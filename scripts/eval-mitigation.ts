@@ -38,6 +38,7 @@ import { defaultNoneSettings, repairWithNone, runNone } from '../src/engine/miti
 import { banFinetune, defaultBanFinetuneSettings } from '../src/engine/mitigate/ban-finetune';
 import { WeightMap } from '../src/engine/graph/ir';
 import { Rng } from '../src/engine/random';
+import { findZooModels } from './zoo-models';
 import { measureModel, plantTrigger, repairModel, RepairRequest } from '../src/engine/repair';
 import { EpochReport, NoneRoundReport, RepairReport } from '../src/engine/report';
 import { fileSha256, openModel } from '../src/engine/session';
@@ -106,28 +107,11 @@ function log(message: string): void {
 
 /** Backdoored models with a training record that names the attack. */
 function findModels(): ZooModel[] {
-  const out: ZooModel[] = [];
-  for (const root of [path.join(ROOT, 'zoo', 'calibration'), path.join(ROOT, 'test', 'fixtures', 'models')]) {
-    if (!fs.existsSync(root)) continue;
-    for (const name of fs.readdirSync(root).sort()) {
-      const dir = path.join(root, name);
-      const recordPath = ['training.json', 'training-record.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-      const modelPath = ['model.onnx', 'model.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-      if (!recordPath || !modelPath) continue;
-      const r = JSON.parse(fs.readFileSync(recordPath, 'utf8'));
-      const attack = r.recipe?.attack ?? r.attack?.trigger ?? r.attack;
-      if (typeof attack !== 'string') continue;
-      out.push({
-        name,
-        modelPath,
-        attack: formatTriggerSpec(parseTriggerSpec(attack)),
-        arch: r.recipe?.arch ?? r.architecture ?? '?',
-        poisonRate: r.recipe?.poisonRate ?? r.attack?.poisonRate ?? 0.1,
-        trainedWith: r.trainedWith ?? (r.training?.torch ? `PyTorch ${r.training.torch}` : '?'),
-      });
-    }
-  }
-  return out;
+  return findZooModels(ROOT).flatMap((e) =>
+    e.attack === undefined
+      ? []
+      : [{ name: e.name, modelPath: e.modelPath, attack: formatTriggerSpec(parseTriggerSpec(e.attack)), arch: e.arch, poisonRate: e.poisonRate ?? 0.1, trainedWith: e.trainedWith }],
+  );
 }
 
 function requestFor(model: ZooModel, protocol: Protocol, outPath: string): RepairRequest {

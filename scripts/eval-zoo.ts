@@ -19,52 +19,10 @@ import { DEFAULT_BAN_SETTINGS } from '../src/engine/detect/ban';
 import { BanStatistics, ScanReport } from '../src/engine/report';
 import { scanModel } from '../src/engine/scan';
 import { modelSha256 } from '../src/engine/session';
+import { findZooModels, ZooEntry } from './zoo-models';
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA = path.resolve(ROOT, '../shared/datasets/cifar10/cifar10-test.zip');
-
-interface ZooEntry {
-  name: string;
-  dir: string;
-  modelPath: string;
-  backdoored: boolean;
-  target?: number;
-  attack?: string;
-  arch: string;
-  trainedWith: string;
-  cleanAccuracy: number;
-  attackSuccessRate?: number;
-}
-
-/** Every folder with a training record and a model file is a zoo entry. */
-function findModels(roots: string[]): ZooEntry[] {
-  const out: ZooEntry[] = [];
-  for (const root of roots) {
-    if (!fs.existsSync(root)) continue;
-    for (const name of fs.readdirSync(root).sort()) {
-      const dir = path.join(root, name);
-      const recordPath = ['training.json', 'training-record.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-      const modelPath = ['model.onnx', 'model.json'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-      if (!recordPath || !modelPath) continue;
-      // Two record layouts: the zoo trainers' (training.json) and the format fixtures' script's.
-      const r = JSON.parse(fs.readFileSync(recordPath, 'utf8'));
-      const attack = r.recipe?.attack ?? r.attack?.trigger ?? r.attack;
-      out.push({
-        name,
-        dir,
-        modelPath,
-        backdoored: Boolean(r.backdoored ?? attack),
-        target: r.target ?? r.attack?.target ?? undefined,
-        attack: typeof attack === 'string' ? attack : undefined,
-        arch: r.recipe?.arch ?? r.architecture ?? '?',
-        trainedWith: r.trainedWith ?? (r.training?.torch ? `PyTorch ${r.training.torch}` : '?'),
-        cleanAccuracy: r.cleanAccuracy ?? r.clean_accuracy ?? NaN,
-        attackSuccessRate: r.attackSuccessRate ?? r.asr ?? undefined,
-      });
-    }
-  }
-  return out;
-}
 
 type Saved = Omit<ScanReport, 'evidence'> & { evidence?: undefined };
 
@@ -228,7 +186,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { faithful: { type: 'boolean', default: false }, 'report-only': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } } });
   const outDir = path.resolve(values.out ?? path.join(ROOT, 'zoo/results'));
   const only = values.only?.split(',');
-  const entries = findModels([path.join(ROOT, 'zoo/calibration'), path.join(ROOT, 'test/fixtures/models')]).filter((e) => !only || only.includes(e.name));
+  const entries = findZooModels(ROOT).filter((e) => !only || only.includes(e.name));
   const scans = new Map<string, Saved>();
   const faithful = new Map<string, Saved>();
   for (const e of entries) {

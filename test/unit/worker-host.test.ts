@@ -12,6 +12,7 @@ import { CancelledError } from '../../src/engine/errors';
 import { Logger, WorkerHost, WorkerHostOptions, WorkerStatus, WorkerUnavailableError } from '../../src/extension/workerHost';
 import { PROTOCOL_VERSION } from '../../src/protocol/worker';
 import type { ScanRequest } from '../../src/engine/scan';
+import { isAlive } from './processes';
 
 const FAKE_WORKER = `
 const rpc = require(${JSON.stringify(require.resolve('vscode-jsonrpc/node'))});
@@ -100,15 +101,6 @@ function waitForStatus(host: WorkerHost, accept: (s: WorkerStatus) => boolean, t
       resolve(s);
     });
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('WorkerHost', () => {

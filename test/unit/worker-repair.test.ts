@@ -16,6 +16,7 @@ import type { RepairRequest } from '../../src/engine/repair';
 import { fileSha256, modelSha256 } from '../../src/engine/session';
 import { repairComparison, repairSummary } from '../../src/extension/repairResult';
 import { Logger, WorkerHost } from '../../src/extension/workerHost';
+import { isAlive } from './processes';
 import { tinyTfjsModel, writeNpz } from './tiny-models';
 
 const root = path.resolve(__dirname, '../..');
@@ -29,15 +30,6 @@ class MemoryLogger implements Logger {
 
 function hashes(folder: string): Map<string, string> {
   return new Map(fs.readdirSync(folder).map((f) => [f, fileSha256(path.join(folder, f))]));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('repair in the detection worker', () => {
