@@ -57,21 +57,27 @@ test('a label the noise does not favour is clean; a small gain is inconclusive',
   assert.equal(clean.verdict, 'clean');
   assert.equal(clean.targetLabel, 3);
   assert.ok(clean.score < DEFAULT_CALIBRATION.inconclusiveBand[0]);
-  // Label 3 gains 2 and 3 points of 90: score 0.0278, inside the band [0.015, 0.04].
-  const s = banStats(3, [[0.05, 3, 12], [0.3, 3, 13]]);
-  const small = decideVerdict(s, CLASSES);
-  assert.ok(Math.abs(small.score - (2 / 90 + 3 / 90) / 2) < 1e-12);
+  // Label 3 gains 2 and 3 points of 90: score 0.028, below the band [0.05, 0.08], as the zoo's
+  // clean models with the highest scores (0.033 and 0.035).
+  const tiny = decideVerdict(banStats(3, [[0.05, 3, 12], [0.3, 3, 13]]), CLASSES);
+  assert.ok(Math.abs(tiny.score - (2 / 90 + 3 / 90) / 2) < 1e-12);
+  assert.equal(tiny.verdict, 'clean');
+  // Label 3 gains 5 and 7 points of 90: score 0.067, inside the band.
+  const small = decideVerdict(banStats(3, [[0.05, 3, 15], [0.3, 3, 17]]), CLASSES);
+  assert.ok(Math.abs(small.score - (5 / 90 + 7 / 90) / 2) < 1e-12);
   assert.equal(small.verdict, 'inconclusive');
+  assert.match(small.explanation, /\+0\.05 to \+0\.08/);
 });
 
-test('a high score on a weak proposal is inconclusive', () => {
+test('a high score on a weak proposal is clean and names the label the noise favours', () => {
   // The mask alone names 6 for 48% of the images and the noise favours 6 too (a clean ResNet-8 of the zoo).
   const s = banStats(6, [[0.05, 6, 16], [0.3, 6, 45]]);
   s.negativeMaskNoNoise = stats(onto(6, 48));
   const v = decideVerdict(s, CLASSES);
   assert.ok(v.score > DEFAULT_CALIBRATION.threshold);
-  assert.equal(v.verdict, 'inconclusive');
+  assert.equal(v.verdict, 'clean');
   assert.equal(v.targetLabel, 6);
+  assert.match(v.explanation, /label 6 'frog'/);
   assert.match(v.explanation, /only 48%/);
   // The same noise on a firm proposal (90% of the images) is a backdoor.
   s.negativeMaskNoNoise = stats(onto(6, 90));

@@ -25,10 +25,11 @@
  * signals then disagree, and such a scan is `inconclusive`, naming the label the noise found.
  *
  * The proposal must also be firm. On a backdoored model the mask alone sends (nearly) every clean
- * image to the target; on clean models it can name a label for only half of them, and if the noise
- * happens to favour that same label (a clean ResNet-8 of the zoo collapses onto 'frog' under noise),
- * the score alone would call a clean model backdoored. A high score with a weak proposal is
- * `inconclusive`.
+ * image to the target; on clean models it often names a label for only a third to two thirds of
+ * them, and if the noise happens to favour that same label (a clean ResNet-8 of the zoo collapses
+ * onto 'frog' under noise), the score alone would call a clean model backdoored. Without a firm
+ * proposal the mask has found no backdoor features for the noise to confirm, so a high score on a
+ * weak proposal is `clean`, and the explanation names the label the noise favours.
  */
 import { BanStatistics, Verdict, VerdictReport } from '../report';
 
@@ -37,7 +38,7 @@ export interface Calibration {
   threshold: number;
   /** Scores inside [low, high] are `inconclusive`: the zoo's clean and backdoored scores come close there. */
   inconclusiveBand: [number, number];
-  /** The clean zoo models' highest score, for the explanation. */
+  /** The highest score of the clean zoo models with a firm proposal, for the explanation. */
   cleanMax: number;
   /**
    * A share of clean images the noisy model sends to one label at the sweep's weakest ε at or above
@@ -48,16 +49,16 @@ export interface Calibration {
   cleanWeakNoiseMax: number;
   /**
    * The least share of clean images the negative-mask head without noise must send to the candidate
-   * for a `backdoored` verdict.
+   * for a `backdoored` (or `inconclusive`) verdict; below it the scan is `clean`.
    */
   firmProposal: number;
 }
 
 /** The calibrated defaults (docs/detection.md). */
 export const DEFAULT_CALIBRATION: Calibration = {
-  threshold: 0.04,
-  inconclusiveBand: [0.015, 0.04],
-  cleanMax: -0.002,
+  threshold: 0.08,
+  inconclusiveBand: [0.05, 0.08],
+  cleanMax: 0.035,
   weakNoiseCollapse: 0.4,
   cleanWeakNoiseMax: 0.184,
   firmProposal: 0.9,
@@ -98,12 +99,12 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
   const { score, target: maskTarget, gains } = targetGain(stats);
   const [low, high] = calibration.inconclusiveBand;
   let verdict: Verdict = score > high && score > calibration.threshold ? 'backdoored' : score >= low ? 'inconclusive' : 'clean';
+  const proposal = stats.negativeMaskNoNoise.dominantRate;
+  const weakProposal = verdict !== 'clean' && proposal < calibration.firmProposal;
+  if (weakProposal) verdict = 'clean';
   const weak = weakNoiseCollapse(stats);
   const disagreement = verdict === 'clean' && weak !== undefined && weak.share >= calibration.weakNoiseCollapse && weak.label !== maskTarget;
   if (disagreement) verdict = 'inconclusive';
-  const proposal = stats.negativeMaskNoNoise.dominantRate;
-  const weakProposal = verdict === 'backdoored' && proposal < calibration.firmProposal;
-  if (weakProposal) verdict = 'inconclusive';
   // When the signals disagree, the label the noise collapses onto is the one a user should check.
   const target = disagreement && weak ? weak.label : maskTarget;
   const name = classes[target] ?? String(target);
@@ -118,14 +119,14 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
       `${maskTarget} '${maskName}' instead (score ${signed(score)}); the two signals disagree, as on weak, low-poison-rate backdoors.`;
   } else if (weakProposal) {
     explanation =
-      `Neuron noise sends clean inputs to label ${target} '${name}' (score ${signed(score)}, threshold ${signed(calibration.threshold)}), ` +
-      `but the masked-out features alone point there for only ${pct(proposal)} of them (backdoored zoo models: at least ` +
-      `${pct(calibration.firmProposal)}); a clean model's favourite label under noise looks like this too.`;
+      `Neuron noise favours label ${target} '${name}' (score ${signed(score)}, threshold ${signed(calibration.threshold)}), ` +
+      `but the masked-out features alone point there for only ${pct(proposal)} of clean images (backdoored zoo models: at least ` +
+      `${pct(calibration.firmProposal)}): the mask found no backdoor features, and this is a clean model's favourite label under noise.`;
   } else if (verdict === 'backdoored') {
     explanation =
       `Adversarial neuron noise sends clean inputs to label ${target} '${name}', the label the masked-out features point to ` +
       `(${pct(share)} of clean images at ε=${strongest.eps}; score ${signed(score)}, threshold ${signed(calibration.threshold)}); ` +
-      `on clean models that label loses share under noise (zoo maximum ${signed(calibration.cleanMax)}).`;
+      `clean zoo models with as firm a proposal score at most ${signed(calibration.cleanMax)}.`;
   } else if (verdict === 'inconclusive') {
     explanation =
       `Under neuron noise, label ${target} '${name}' gains a little share (score ${signed(score)}), inside the band ` +
