@@ -30,10 +30,14 @@ export const BINARY_MODEL_EXTENSIONS = ['.onnx', '.h5', '.keras', '.pt', '.pth',
  */
 const TFJS_MODEL_NAME = /^model(\.[\w-]+)?\.json$/;
 
-/** Glob of the TF.js model files, for watchers and document selectors. */
-export const TFJS_MODEL_GLOB = '**/model*.json';
+/** File-name glob of the TF.js model files (a superset of TFJS_MODEL_NAME; isTfjsModelPath decides). */
+const TFJS_MODEL_FILE_GLOB = 'model*.json';
 
-export const MODEL_GLOB = `**/{${[...BINARY_MODEL_EXTENSIONS.map((e) => `*${e}`), 'model*.json'].join(',')}}`;
+/** Glob of the TF.js model files, for watchers and document selectors. */
+export const TFJS_MODEL_GLOB = `**/${TFJS_MODEL_FILE_GLOB}`;
+
+/** Glob of every model file the extension recognises. */
+export const MODEL_GLOB = `**/{${[...BINARY_MODEL_EXTENSIONS.map((e) => `*${e}`), TFJS_MODEL_FILE_GLOB].join(',')}}`;
 
 export function isTfjsModelPath(file: string): boolean {
   return TFJS_MODEL_NAME.test(path.basename(file));

@@ -134,8 +134,8 @@ export function decideVerdict(stats: BanStatistics, classes: string[], calibrati
       `clean model cannot be told apart here.`;
   } else {
     explanation =
-      `Adversarial neuron noise does not push clean inputs toward label ${target} '${name}', the label the masked-out features ` +
-      `point to (score ${signed(score)}, below ${signed(low)}), as in clean models.`;
+      `Adversarial neuron noise pushes clean inputs toward label ${target} '${name}', the label the masked-out features ` +
+      `point to, no more than it does in clean models (score ${signed(score)}, below ${signed(low)}).`;
   }
   return { verdict, score, threshold: calibration.threshold, inconclusiveBand: calibration.inconclusiveBand, targetLabel: target, targetName: name, targetShare: share, cleanMax: calibration.cleanMax, explanation };
 }
