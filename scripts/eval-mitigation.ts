@@ -340,6 +340,71 @@ async function checksExperiment(train10: Dataset, test10: Dataset): Promise<Chec
 }
 
 // ---------------------------------------------------------------------------------------------
+// The ASR floor
+
+/** One clean model's attack success rate under one backdoored model's trigger (cached in zoo/mitigation). */
+interface FloorEntry {
+  twin: string;
+  twinSha256: string;
+  attack: string;
+  attackSuccessRate: number;
+}
+
+/** The mean floor over a backdoored model's clean twins, and how many twins it averages. */
+interface Floor {
+  floor: number;
+  twins: number;
+}
+
+/**
+ * What the ASR is without any backdoor: the share of the evaluation's triggered non-target images
+ * that clean zoo models of the same architecture and trainer send to the target anyway. Models at
+ * 55–65% clean accuracy misclassify several percent of any images into any one label, so no repair
+ * brings the ASR below this floor, and an ASR at the floor means the backdoor is gone. Models
+ * without a clean twin (the ResNet-18 fixture) get none.
+ */
+async function asrFloors(models: ZooModel[], test10: Dataset): Promise<Map<string, Floor>> {
+  const file = path.join(OUT, 'asr-floors.json');
+  const cache = (fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : []) as FloorEntry[];
+  const zoo = findZooModels(ROOT);
+  const evalIdx = subsetIndices(test10.size, PLAN.evalImages, 0, { labels: test10.labels });
+  const floors = new Map<string, Floor>();
+  for (const m of models) {
+    const twins = zoo.filter((e) => e.attack === undefined && e.arch === m.arch && e.trainedWith.startsWith('PyTorch') === m.trainedWith.startsWith('PyTorch'));
+    const rates: number[] = [];
+    for (const twin of twins) {
+      const sha = fileSha256(twin.modelPath);
+      let entry = cache.find((c) => c.twin === twin.name && c.twinSha256 === sha && c.attack === m.attack);
+      if (!entry) {
+        const opened = await openModel(twin.modelPath);
+        const net = new Network(opened.loaded.graph, opened.loaded.weights);
+        const metrics = await measureModel(net, test10, evalIdx, CIFAR, makeTrigger(parseTriggerSpec(m.attack)), { phase: 'floor' });
+        net.dispose();
+        entry = { twin: twin.name, twinSha256: sha, attack: m.attack, attackSuccessRate: metrics.attackSuccessRate ?? NaN };
+        cache.push(entry);
+        fs.mkdirSync(OUT, { recursive: true });
+        fs.writeFileSync(file, `${JSON.stringify(cache, null, 1)}\n`);
+        log(`floor: ${twin.name} under ${m.attack}: ${pct(entry.attackSuccessRate)}`);
+      }
+      rates.push(entry.attackSuccessRate);
+    }
+    if (rates.length > 0) floors.set(m.name, { floor: mean(rates), twins: rates.length });
+  }
+  return floors;
+}
+
+/** How many repaired models end within two points of their floor: the backdoor gone, whatever the ratio says. */
+function floorLine(models: ZooModel[], results: Map<string, SavedRepair>, protocol: Protocol, floors: Map<string, Floor>): string {
+  const pairs = models.flatMap((m) => {
+    const r = results.get(`${m.name}/${protocol}`)?.report;
+    const f = floors.get(m.name);
+    return r && f ? [{ after: r.after.attackSuccessRate ?? NaN, floor: f.floor }] : [];
+  });
+  const near = pairs.filter((x) => x.after <= x.floor + 0.02).length;
+  return `ASR after the repair within 2 points of the clean-model floor: ${near} of the ${pairs.length} models that have one.`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The document
 
 function mean(xs: number[]): number {
@@ -385,8 +450,8 @@ function summarize(reports: RepairReport[]): Summary {
   };
 }
 
-function protocolTable(models: ZooModel[], results: Map<string, SavedRepair>, protocol: Protocol): string[] {
-  const lines = ['| model | attack | clean acc before → after | ASR before → after | ASR ratio | flagged (planted) / repair images | zeroed channels | repair time |', '|---|---|---|---|---|---|---|---|'];
+function protocolTable(models: ZooModel[], results: Map<string, SavedRepair>, protocol: Protocol, floors: Map<string, Floor>): string[] {
+  const lines = ['| model | attack | clean acc before → after | ASR before → after | ASR floor | ASR ratio | flagged (planted) / repair images | zeroed channels | repair time |', '|---|---|---|---|---|---|---|---|---|'];
   for (const m of models) {
     const saved = results.get(`${m.name}/${protocol}`);
     if (!saved) continue;
@@ -395,7 +460,7 @@ function protocolTable(models: ZooModel[], results: Map<string, SavedRepair>, pr
     const flagged = round ? `${round.flaggedSamples}${round.flaggedPoisoned === undefined ? '' : ` (${round.flaggedPoisoned} of ${r.data.planted?.images ?? 0})`} / ${r.data.repairImages}` : `– / ${r.data.repairImages}`;
     const zeroed = round ? String(round.layers.reduce((n, l) => n + l.selected.length, 0)) : '–';
     lines.push(
-      `| ${m.name} | ${m.attack} | ${pct(r.before.cleanAccuracy)} → ${pct(r.after.cleanAccuracy)} | ${pct(r.before.attackSuccessRate)} → ${pct(r.after.attackSuccessRate)} | ${ratio(r).toFixed(1)}× | ${flagged} | ${zeroed} | ${repairSeconds(r).toFixed(0)} s |`,
+      `| ${m.name} | ${m.attack} | ${pct(r.before.cleanAccuracy)} → ${pct(r.after.cleanAccuracy)} | ${pct(r.before.attackSuccessRate)} → ${pct(r.after.attackSuccessRate)} | ${pct(floors.get(m.name)?.floor)} | ${ratio(r).toFixed(1)}× | ${flagged} | ${zeroed} | ${repairSeconds(r).toFixed(0)} s |`,
     );
   }
   return lines;
@@ -412,7 +477,7 @@ function verdictOnGoal(s: Summary): string {
 }
 
 /** The headline numbers of every experiment, against the issue's goals. */
-function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined): string[] {
+function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined, floors: Map<string, Floor>): string[] {
   const lines = ['## Results at a glance', ''];
   const names: Record<Protocol, string> = {
     'none-planted': 'NONE on poisoned repair data (the setting NONE assumes)',
@@ -423,7 +488,7 @@ function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainR
     const reports = models.map((m) => results.get(`${m.name}/${protocol}`)?.report).filter((r): r is RepairReport => r !== undefined);
     if (reports.length === 0) continue;
     const s = summarize(reports);
-    lines.push(`- ${names[protocol]}: ${summaryLine(s)} ${verdictOnGoal(s)}`);
+    lines.push(`- ${names[protocol]}: ${summaryLine(s)} ${verdictOnGoal(s)} ${floorLine(models, results, protocol, floors)}`);
     if (protocol !== 'ban') {
       const rounds = reports.map((r) => r.none?.rounds[0]).filter((r): r is NoneRoundReport => r !== undefined);
       const planted = reports.reduce((n, r) => n + (r.data.planted?.images ?? 0), 0);
@@ -449,7 +514,7 @@ function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainR
   return lines;
 }
 
-function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined, checks: ChecksResult | undefined): void {
+function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined, checks: ChecksResult | undefined, floors: Map<string, Floor>): void {
   const p = PLAN;
   const lines: string[] = [
     '# Repair: NONE and BAN fine-tuning',
@@ -461,7 +526,7 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     'defence (`backdoor-scan train ... --defense none`). The engine code is `src/engine/mitigate/none.ts`,',
     '`src/engine/mitigate/ban-finetune.ts` and `src/engine/repair.ts`.',
     '',
-    ...atAGlance(models, results, trainResult),
+    ...atAGlance(models, results, trainResult, floors),
     '## The methods',
     '',
     '**NONE** (Wang et al., NeurIPS 2022; `shared/research/none.md`). On the (possibly poisoned) training data, with the',
@@ -493,7 +558,10 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     `  - \`ban\`: BAN fine-tuning on the clean 2,500, on one model per attack and architecture (${p.banModels.join(', ')}):`,
     '    at the README\'s 24 epochs it costs 15–25 minutes per model on the shared CPU.',
     `- Evaluation: a class-balanced ${p.evalImages}-image subset (seed 0) of the CIFAR-10 test set; ASR is the share of its`,
-    '  non-target images that the model sends to the target once triggered.',
+    '  non-target images that the model sends to the target once triggered. The ASR floor is the same rate for the',
+    '  clean zoo models of the same architecture and trainer (the mean over them): what a model without a backdoor',
+    '  scores, since models at 55–65% clean accuracy send several percent of any images to any one label. A repair',
+    '  cannot go below it, so an after-ASR near it means the backdoor is gone whatever the ratio.',
     `- Schedules, shortened because everything runs on two shared CPU cores (wasm backend): NONE ${p.noneEpochs} fine-tuning`,
     `  epochs per round (paper: ${defaultNoneSettings().epochsPerRound}), one round; BAN fine-tuning ${p.banEpochs} epochs (README: ${defaultBanFinetuneSettings().epochs}). Everything else as the`,
     '  papers\' code. The ASR ratio floors the after-ASR at one triggered image.',
@@ -511,7 +579,7 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
       continue;
     }
     const s = summarize(reports);
-    lines.push(...protocolTable(models, results, protocol), '', summaryLine(s), '', verdictOnGoal(s), '');
+    lines.push(...protocolTable(models, results, protocol, floors), '', summaryLine(s), '', verdictOnGoal(s), '', floorLine(models, results, protocol, floors), '');
     // Models the plan names for this protocol whose repair has not run yet, said rather than hidden.
     const missing = models.filter((m) => (protocol !== 'ban' || p.banModels.includes(m.name)) && !results.has(`${m.name}/${protocol}`));
     if (missing.length > 0) lines.push(`Not run yet (CPU time): ${missing.map((m) => m.name).join(', ')}.`, '');
@@ -605,7 +673,7 @@ async function main(): Promise<void> {
   const checksFile = path.join(OUT, `checks-${PLAN.checks.model}.json`);
   if (!reportOnly && (only === undefined || only === 'checks')) checks = await checksExperiment(train10, test10);
   else if (fs.existsSync(checksFile)) checks = JSON.parse(fs.readFileSync(checksFile, 'utf8')) as ChecksResult;
-  writeDoc(models, results, trainResult, checks);
+  writeDoc(models, results, trainResult, checks, await asrFloors(models, test10));
 }
 
 if (require.main === module) {
