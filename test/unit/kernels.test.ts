@@ -6,6 +6,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend';
+import { channelMoments, normalise } from '../../src/engine/graph/batchnorm';
 import { cachedFilterCount, releaseKernelCaches } from '../../src/engine/kernels';
 import { Rng } from '../../src/engine/random';
 
@@ -79,42 +80,7 @@ function depthwiseCase(xShape: number[], wShape: number[], strides: [number, num
   };
 }
 
-/** x, mean, variance, offset, scale and the upstream gradient of a BatchNorm over [2, 5, 5, 4]. */
-function bnInputs(): tf.Tensor[] {
-  const c = 4;
-  const x = tf.tensor4d(data(2 * 5 * 5 * c, 7), [2, 5, 5, c]);
-  const mean = tf.tensor1d(data(c, 8));
-  const variance = tf.add(tf.abs(tf.tensor1d(data(c, 9))), 0.1);
-  const offset = tf.tensor1d(data(c, 10));
-  const scale = tf.tensor1d(data(c, 11));
-  const r = tf.tensor4d(data(2 * 5 * 5 * c, 12), [2, 5, 5, c]);
-  return [x, mean, variance, offset, scale, r];
-}
-
-/** Gradients of sum(batchNorm(...) * r) with respect to all five BatchNorm inputs. */
-function bnGrads(): tf.Tensor[] {
-  const [x, mean, variance, offset, scale, r] = bnInputs();
-  return tf.grads((a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, o: tf.Tensor, s: tf.Tensor) =>
-    tf.sum(tf.mul(tf.batchNorm(a as tf.Tensor4D, m as tf.Tensor1D, v as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3), r)),
-  )([x, mean, variance, offset, scale]);
-}
-
-/** Training-mode BatchNorm: the statistics come from x, so the gradient flows through them too. */
-function bnTrainingGrads(): tf.Tensor[] {
-  const [x, , , offset, scale, r] = bnInputs();
-  return tf.grads((a: tf.Tensor, o: tf.Tensor, s: tf.Tensor) => {
-    const { mean, variance } = tf.moments(a, [0, 1, 2]);
-    return tf.sum(tf.mul(tf.batchNorm(a as tf.Tensor4D, mean, variance, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3), r));
-  })([x, offset, scale]);
-}
-
-let stockBn: Float32Array[];
-let stockBnTraining: Float32Array[];
-
 before(async () => {
-  // The stock BatchNorm gradient, captured before initBackend registers the override.
-  stockBn = await on('cpu', bnGrads);
-  stockBnTraining = await on('cpu', bnTrainingGrads);
   const info = await initBackend({ backend: 'wasm' });
   assert.equal(info.name, 'wasm');
 });
@@ -194,22 +160,40 @@ test('dilated depthwise backprop kernels match the zero-inserted-filter identity
   assertClose(got, want, 'dilated depthwise');
 });
 
-test('BatchNorm gradient override matches the stock gradient on cpu and wasm', async () => {
-  assertClose(await on('cpu', bnGrads), stockBn, 'cpu, eval-mode inputs');
-  assertClose(await on('wasm', bnGrads), stockBn, 'wasm, eval-mode inputs');
-  assertClose(await on('cpu', bnTrainingGrads), stockBnTraining, 'cpu, batch statistics');
-  assertClose(await on('wasm', bnTrainingGrads), stockBnTraining, 'wasm, batch statistics');
-});
+/** The gradient of sum(maxPool(relu(x)) * r) w.r.t. x; the ReLU makes windows of tied zeros. */
+function maxPoolCase(xShape: number[], size: number, stride: number, pad: 'same' | 'valid'): () => tf.Tensor[] {
+  return () => {
+    const x = tf.tensor4d(data(sizeOf(xShape), 18), xShape as [number, number, number, number]);
+    const pooled = (a: tf.Tensor) => tf.maxPool(tf.relu(a) as tf.Tensor4D, size, stride, pad);
+    const r = tf.tensor(data(pooled(x).size, 19), pooled(x).shape);
+    return [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(pooled(a), r)))(x)];
+  };
+}
 
-test('BatchNorm gradient override runs no Tile', async () => {
-  await tf.setBackend('wasm');
-  const profile = await tf.profile(() => {
-    tf.dispose(bnGrads());
+const maxPoolCases: { name: string; x: number[]; size: number; stride: number; pad: 'same' | 'valid' }[] = [
+  { name: '2x2 s2 valid', x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' },
+  { name: '2x2 s2 valid, odd size', x: [2, 7, 9, 5], size: 2, stride: 2, pad: 'valid' },
+  { name: '3x3 s2 same (overlapping windows, padding)', x: [2, 9, 8, 4], size: 3, stride: 2, pad: 'same' },
+  { name: '3x3 s1 same', x: [1, 6, 7, 2], size: 3, stride: 1, pad: 'same' },
+  { name: '2x2 s1 valid', x: [1, 5, 5, 3], size: 2, stride: 1, pad: 'valid' },
+];
+
+for (const c of maxPoolCases) {
+  test(`MaxPoolGrad matches cpu: ${c.name}`, async () => {
+    const want = await on('cpu', maxPoolCase(c.x, c.size, c.stride, c.pad));
+    const got = await on('wasm', maxPoolCase(c.x, c.size, c.stride, c.pad));
+    assertClose(got, want, c.name);
   });
-  assert.ok(!profile.kernelNames.includes('Tile'), `kernels: ${profile.kernelNames.join(', ')}`);
+}
+
+test('MaxPoolGrad sends the gradient of a tied window to its first maximum only', async () => {
+  await tf.setBackend('wasm');
+  const dx = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(tf.tensor4d([1, 1, 1, 1], [1, 2, 2, 1])));
+  assert.deepEqual([...dx.dataSync()], [1, 0, 0, 0]);
+  dx.dispose();
 });
 
-/** A small conv-BN-ReLU net: every trainable weight and the input get a gradient. */
+/** A small conv-BN-ReLU net (the engine's BatchNorm ops): every trainable weight and the input get a gradient. */
 function netGrads(): tf.Tensor[] {
   const rng = new Rng(21);
   const v = (shape: number[], lo = -0.5, hi = 0.5) => tf.tensor(rng.uniformArray(sizeOf(shape), lo, hi), shape);
@@ -224,8 +208,8 @@ function netGrads(): tf.Tensor[] {
   const labels = tf.oneHot(tf.tensor1d([1, 3], 'int32'), 4);
   const loss = (xi: tf.Tensor, k1: tf.Tensor, g: tf.Tensor, b: tf.Tensor, kd: tf.Tensor, k2: tf.Tensor, bias: tf.Tensor, kf: tf.Tensor) => {
     const h1 = tf.conv2d(xi as tf.Tensor4D, k1 as tf.Tensor4D, 1, 'same');
-    const { mean, variance } = tf.moments(h1, [0, 1, 2]);
-    const h2 = tf.relu(tf.batchNorm(h1, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3)) as tf.Tensor4D;
+    const { mean, variance } = channelMoments(h1);
+    const h2 = tf.relu(normalise(h1, mean, variance, g, b, 1e-3)) as tf.Tensor4D;
     const h3 = tf.relu(tf.depthwiseConv2d(h2, kd as tf.Tensor4D, 2, 'same'));
     const h4 = tf.add(tf.conv2d(h3, k2 as tf.Tensor4D, 2, [[0, 0], [1, 0], [0, 1], [0, 0]]), bias);
     const logits = tf.matMul(tf.mean(h4, [1, 2]), kf as tf.Tensor2D);

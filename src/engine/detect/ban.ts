@@ -374,7 +374,7 @@ export async function runBan(input: BanInput, settings: BanSettings, control: Ru
     let mainNoise: BanRun['noise'] = new Map();
     let lossIncrease = new Map<string, number>();
     for (const eps of strengths) {
-      restoreCopy(net, afterMask);
+      net.load(afterMask);
       const isMain = eps === settings.eps;
       // Every strength draws from a generator seeded the same way, so the main run equals a run without the sweep.
       const epsRng = new Rng(noiseSeed);
@@ -419,10 +419,6 @@ export async function runBan(input: BanInput, settings: BanSettings, control: Ru
     disposeNoise(noise);
     mask?.dispose();
   }
-}
-
-function restoreCopy(net: Network, snapshot: Map<string, tf.Tensor>): void {
-  for (const [key, t] of snapshot) (net.params.get(key) as tf.Variable).assign(t);
 }
 
 function disposeSnapshot(snapshot: Map<string, tf.Tensor>): void {

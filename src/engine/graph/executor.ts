@@ -29,6 +29,7 @@ import {
   weightKey,
   weightRolesOf,
 } from './ir';
+import { channelMoments, normalise } from './batchnorm';
 import { Shape, validateModel } from './shapes';
 
 /** Per-channel multiplicative noise for one BatchNorm node: scale γ·(1+scale), shift β·(1+shift). */
@@ -326,13 +327,12 @@ export class Network {
     const movingMean = this.param(name, 'movingMean');
     const movingVariance = this.param(name, 'movingVariance');
     if (options.bnMode !== 'train') {
-      return batchNormRanked(x, movingMean, movingVariance, beta, gamma, epsilon);
+      return normalise(x, movingMean, movingVariance, gamma, beta, epsilon);
     }
-    const axes = x.rank === 4 ? [0, 1, 2] : [0];
-    const { mean, variance } = tf.moments(x, axes); // [C], [C] batch statistics (biased variance)
+    const { mean, variance } = channelMoments(x); // [C], [C] batch statistics (biased variance)
     if (options.updateRunningStats !== false) {
       const m = options.bnMomentum ?? momentum;
-      const count = axes.reduce((n, a) => n * x.shape[a], 1);
+      const count = x.size / x.shape[x.rank - 1];
       const unbiased = count > 1 ? count / (count - 1) : 1;
       // The update is state, not part of the differentiated function; no output depends on it, so
       // tfjs prunes it from any gradient computation.
@@ -345,7 +345,7 @@ export class Network {
       newMean.dispose();
       newVar.dispose();
     }
-    return batchNormRanked(x, mean, variance, beta, gamma, epsilon);
+    return normalise(x, mean, variance, gamma, beta, epsilon);
   }
 
   /** Copies of every parameter and running statistic, to restore later. */
@@ -357,12 +357,15 @@ export class Network {
     return snap;
   }
 
+  /** Sets every parameter and running statistic to a snapshot's values; the snapshot stays usable. */
+  load(snapshot: Map<string, tf.Tensor>): void {
+    for (const [key, t] of snapshot) (this.params.get(key) as tf.Variable).assign(t);
+  }
+
   /** Restores a snapshot and frees it. */
   restore(snapshot: Map<string, tf.Tensor>): void {
-    for (const [key, t] of snapshot) {
-      (this.params.get(key) as tf.Variable).assign(t);
-      t.dispose();
-    }
+    this.load(snapshot);
+    for (const t of snapshot.values()) t.dispose();
     snapshot.clear();
   }
 
@@ -390,11 +393,6 @@ export class Network {
 
 function same(t: tf.Tensor): { pre: tf.Tensor; out: tf.Tensor } {
   return { pre: t, out: t };
-}
-
-/** tf.batchNorm takes rank-2 or rank-4 inputs; the noise and mode logic above is rank-free. */
-function batchNormRanked(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, offset: tf.Tensor, scale: tf.Tensor, epsilon: number): tf.Tensor {
-  return tf.batchNorm(x as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, offset as tf.Tensor1D, scale as tf.Tensor1D, epsilon);
 }
 
 function pool(

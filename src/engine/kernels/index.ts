@@ -2,29 +2,25 @@
  * The project's own gradient kernels for the tfjs wasm backend.
  *
  * tfjs-backend-wasm ships no Conv2DBackpropFilter and no depthwise gradients at all, so any
- * weight gradient through a conv throws there; its Conv2DBackpropInput is a naive loop, and the
- * stock FusedBatchNorm gradient spends most of its time in Tile. `registerWasmGradKernels` fills
- * these gaps with kernels built from XNNPACK forward convs, replaces the BatchNorm gradient, and
- * makes Identity share data rather than copy it (see identity.ts).
+ * weight gradient through a conv throws there; its Conv2DBackpropInput is a naive loop and its
+ * MaxPoolGrad 20 times slower than the forward pool. `registerWasmGradKernels` fills these gaps
+ * with kernels built from XNNPACK forward convs, replaces MaxPoolGrad with one pass over the heap,
+ * and makes Identity share data rather than copy it (see identity.ts). BatchNorm, whose stock
+ * kernels are slow on wasm too, is built from faster ops in graph/batchnorm.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// The stock gradients must be registered before the BatchNorm override replaces one of them.
+// The gradient kernels are reached through tfjs' gradient functions, which it registers only on request.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { batchNormGradConfig } from './batchnorm-grad';
 import { conv2DBackpropFilterConfig, conv2DBackpropInputConfig } from './conv-grads';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-grads';
 import { FilterCache } from './filter-cache';
 import { identityConfig } from './identity';
+import { maxPoolGradConfig } from './maxpool-grad';
 
 const filterCache = new FilterCache();
 let registered = false;
 
-/**
- * Registers the wasm gradient kernels and the FusedBatchNorm gradient override. Idempotent.
- *
- * The BatchNorm gradient is registered for every backend (tfjs keeps one gradient per op); it
- * computes the same values as the stock one.
- */
+/** Registers the wasm gradient kernels. Idempotent. */
 export function registerWasmGradKernels(): void {
   if (registered) return;
   const kernels = [
@@ -33,14 +29,14 @@ export function registerWasmGradKernels(): void {
     depthwiseBackpropFilterConfig(),
     depthwiseBackpropInputConfig(filterCache),
     identityConfig(),
+    maxPoolGradConfig(),
   ];
   for (const config of kernels) {
-    // Stock kernels (Conv2DBackpropInput, Identity) are replaced. Unregistering first keeps tfjs
-    // from logging an 'already registered' warning to the console.
+    // Stock kernels (Conv2DBackpropInput, Identity, MaxPoolGrad) are replaced. Unregistering first
+    // keeps tfjs from logging an 'already registered' warning to the console.
     if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
   }
-  tf.registerGradient(batchNormGradConfig());
   registered = true;
 }
 
