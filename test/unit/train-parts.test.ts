@@ -28,6 +28,20 @@ test('SGD with momentum and weight decay follows torch.optim.SGD step by step', 
   opt.dispose();
 });
 
+test('a cloned SGD continues from the same momentum and leaves the original untouched', () => {
+  const w = tf.variable(tf.tensor1d([1, -2]));
+  const opt = new Sgd(0.1, 0.9, 0);
+  opt.step([w], [tf.tensor1d([1, 1])]); // buffer [1, 1]; w = [0.9, -2.1]
+  const copy = opt.clone();
+  copy.step([w], [tf.tensor1d([0, 2])]); // buffer 0.9·[1, 1] + [0, 2] = [0.9, 2.9]; w = [0.81, -2.39]
+  assert.deepEqual([...w.dataSync()].map((v) => Number(v.toFixed(5))), [0.81, -2.39]);
+  w.assign(tf.tensor1d([0.9, -2.1]));
+  opt.step([w], [tf.tensor1d([0, 0])]); // the original's buffer is still [1, 1]: 0.9·[1, 1]
+  assert.deepEqual([...w.dataSync()].map((v) => Number(v.toFixed(5))), [0.81, -2.19]);
+  opt.dispose();
+  copy.dispose();
+});
+
 test('Adam follows torch.optim.Adam with bias correction', () => {
   const p = tf.variable(tf.tensor1d([0.3]));
   const opt = new Adam(0.01);

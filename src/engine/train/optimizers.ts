@@ -50,6 +50,13 @@ export class Sgd implements Optimizer {
     });
   }
 
+  /** An independent copy with the same learning rate and momentum buffers, to branch a run. */
+  clone(): Sgd {
+    const copy = new Sgd(this.lr, this.momentum, this.weightDecay);
+    for (const [v, buf] of this.buffers) copy.buffers.set(v, tf.variable(buf.clone(), false));
+    return copy;
+  }
+
   dispose(): void {
     for (const b of this.buffers.values()) b.dispose();
     this.buffers.clear();
