@@ -64,10 +64,15 @@ class SplitResNet(ResNet):
 
 
 def load_onnx_weights(model, path):
-    """torch.onnx.export without constant folding keeps parameter names as initializer names."""
+    """torch.onnx.export without constant folding keeps parameter names as initializer names, except
+    where it de-duplicates equal tensors: then an Identity node names the copy."""
     import onnx
     from onnx import numpy_helper
-    state = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in onnx.load(path).graph.initializer}
+    graph = onnx.load(path).graph
+    state = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in state:
+            state[node.output[0]] = state[node.input[0]]
     missing = model.load_state_dict({k: v for k, v in state.items() if k in model.state_dict()}, strict=False).missing_keys
     if [k for k in missing if not k.endswith("num_batches_tracked")]:
         raise SystemExit(f"{path}: missing weights {missing}")
