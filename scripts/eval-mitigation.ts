@@ -617,6 +617,10 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     `- Schedules, shortened because everything runs on two shared CPU cores (wasm backend): NONE ${p.noneEpochs} fine-tuning`,
     `  epochs per round (paper: ${defaultNoneSettings().epochsPerRound}), one round; BAN fine-tuning ${p.banEpochs} epochs (README: ${defaultBanFinetuneSettings().epochs}). Everything else as the`,
     '  papers\' code. The ASR ratio floors the after-ASR at one triggered image.',
+    '- Code: the repairs were made over several sessions. Those run on 2026-11-22 (`none-planted` on r8-blend15-t8,',
+    '  r8-wanet-t5, vgg-badnets-t4 and vgg-badnets-white-low-t7, fifteen of the `none-clean` ones, all of',
+    '  `none-planted-lr2` and the training experiment) ran after the BatchNorm rework, which changes',
+    '  floating-point rounding only and about halves the repair time; the rest ran before it.',
     '',
   ];
   for (const [protocol, title] of [
