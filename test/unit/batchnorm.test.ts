@@ -9,31 +9,10 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { initBackend } from '../../src/engine/backend';
 import { channelMeans, channelMoments, normalise } from '../../src/engine/graph/batchnorm';
 import { Rng } from '../../src/engine/random';
+import { assertClose, on } from './backend-compare';
 
 function data(shape: number[], seed: number, lo = -1, hi = 1): tf.Tensor {
   return tf.tensor(new Rng(seed).uniformArray(shape.reduce((a, b) => a * b, 1), lo, hi), shape);
-}
-
-async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  return tf.tidy(fn).map((t) => {
-    const values = t.dataSync() as Float32Array;
-    t.dispose();
-    return values;
-  });
-}
-
-function assertClose(got: Float32Array[], want: Float32Array[], label: string, tolerance = 1e-5): void {
-  assert.equal(got.length, want.length);
-  got.forEach((g, i) => {
-    let diff = 0;
-    let scale = 0;
-    for (let k = 0; k < g.length; k++) {
-      diff = Math.max(diff, Math.abs(g[k] - want[i][k]));
-      scale = Math.max(scale, Math.abs(want[i][k]));
-    }
-    assert.ok(diff / (scale || 1) < tolerance, `${label}, output ${i}: relative error ${(diff / (scale || 1)).toExponential(2)}`);
-  });
 }
 
 /** Activations with a channel offset, as conv outputs have, so that centring matters. */

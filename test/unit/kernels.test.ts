@@ -9,10 +9,9 @@ import { initBackend } from '../../src/engine/backend';
 import { channelMoments, normalise } from '../../src/engine/graph/batchnorm';
 import { cachedFilterCount, releaseKernelCaches } from '../../src/engine/kernels';
 import { Rng } from '../../src/engine/random';
+import { assertClose, on } from './backend-compare';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
-
-const TOLERANCE = 1e-5;
 
 function data(size: number, seed: number): Float32Array {
   return new Rng(seed).uniformArray(size, -1, 1);
@@ -20,36 +19,6 @@ function data(size: number, seed: number): Float32Array {
 
 function sizeOf(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-/** Runs `fn` on a backend and reads its results back. */
-async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  return tf.tidy(fn).map((t) => {
-    const values = t.dataSync() as Float32Array;
-    t.dispose();
-    return values;
-  });
-}
-
-/** max |got - want| / max |want| over the whole tensor. */
-function relErr(got: Float32Array, want: Float32Array): number {
-  assert.equal(got.length, want.length, 'sizes differ');
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / (scale || 1);
-}
-
-function assertClose(got: Float32Array[], want: Float32Array[], label: string, tolerance = TOLERANCE): void {
-  assert.equal(got.length, want.length);
-  got.forEach((g, i) => {
-    const err = relErr(g, want[i]);
-    assert.ok(err < tolerance, `${label}, output ${i}: relative error ${err.toExponential(2)}`);
-  });
 }
 
 /** The gradients of sum(conv(x, w) * r) with respect to x and w, and the conv itself. */

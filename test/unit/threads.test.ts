@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendInfo, initBackend } from '../../src/engine/backend';
 import { Rng } from '../../src/engine/random';
+import { relErr } from './backend-compare';
 
 const CHILD_ENV = 'BACKDOOR_SCAN_TEST_THREADS_CHILD';
 const WASM_DIR_ENV = 'BACKDOOR_SCAN_TEST_WASM_DIR';
@@ -94,18 +95,6 @@ function runChild(env: Record<string, string>): Promise<ChildRun> {
 function decode(base64: string): Float32Array {
   const bytes = Buffer.from(base64, 'base64');
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-}
-
-/** The largest absolute difference relative to the largest magnitude of the reference. */
-function relErr(actual: Float32Array, expected: Float32Array): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
 }
 
 function assertSameOutputs(actual: ChildResult, expected: ChildResult): void {
