@@ -485,7 +485,7 @@ async function smokeTest(): Promise<{ y: Float32Array; dw: Float32Array }> {
 }
 
 /** max |a - b| / max |b|: one number that is small only when every element agrees. */
-function relativeError(a: Float32Array, b: Float32Array): number {
+export function relativeError(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Infinity;
   let diff = 0;
   let scale = 0;

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import { relativeError } from '../../src/engine/backend';
 
 /** Runs `fn` on a backend and reads its results back. */
 export async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
@@ -15,16 +16,10 @@ export async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promis
   });
 }
 
-/** max |got - want| / max |want| over the whole tensor. */
+/** max |got - want| / max |want| over the whole tensor (the engine's own measure, with a size check). */
 export function relErr(got: Float32Array, want: Float32Array): number {
   assert.equal(got.length, want.length, 'sizes differ');
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / (scale || 1);
+  return relativeError(got, want);
 }
 
 /** Every output of `got` within `tolerance` relative error of the same output of `want`. */
