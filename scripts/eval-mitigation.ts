@@ -8,6 +8,8 @@
  *                    model's own trigger planted into the model's poison rate of them, standing in
  *                    for the poisoned training set NONE assumes;
  *      none-planted-lr2  the same with fine-tuning at lr 1e-2 (the backdoor-toolbox port's rate);
+ *      none-planted-all-convs  the same with every conv analysed instead of the authors' ResNet
+ *                    subset, on the ResNet-8s (where the two differ);
  *      none-clean    NONE on the same 5,000 images, all clean;
  *      ban           BAN fine-tuning on 2,500 of them (BAN's 5%), clean.
  *    The held-out images are the first 10% of one seeded permutation of the training set, which
@@ -35,7 +37,8 @@ import { buildSmallVgg } from '../src/engine/arch/vgg-small';
 import { batches, Dataset, openDataset, Preprocessing, subsetIndices } from '../src/engine/data';
 import { evaluate } from '../src/engine/eval';
 import { Network } from '../src/engine/graph/executor';
-import { defaultNoneSettings, repairWithNone, runNone } from '../src/engine/mitigate/none';
+import * as tf from '@tensorflow/tfjs-core';
+import { analyseNone, defaultNoneSettings, LabelledImages, NoneLayer, noneLayers, repairWithNone, runNone, spatialMax, zeroChannels, zeroPlan } from '../src/engine/mitigate/none';
 import { banFinetune, defaultBanFinetuneSettings } from '../src/engine/mitigate/ban-finetune';
 import { WeightMap } from '../src/engine/graph/ir';
 import { Rng } from '../src/engine/random';
@@ -78,6 +81,10 @@ const PLAN = {
     fractionEpochs: 3,
     banEpochs: 24,
   },
+  /** Why a repair misses, on every backdoored model (half a minute each): ASR right after zeroing
+   *  NONE's channels versus as many channels per layer chosen by an oracle that knows which repair
+   *  images carry the trigger. */
+  diagnosis: { fraction: 0.03 },
   /** Training experiment. */
   train: {
     arch: 'vgg-small',
@@ -93,16 +100,21 @@ const PLAN = {
     /** Phase 2's learning rate: the authors' 1e-4, and 1e-2 as the backdoor-toolbox port runs NONE
      *  (shared/research/none.md, sources table). The largest also runs without NONE, as a control. */
     noneLearningRates: [1e-4, 1e-2],
-    seed: 7,
+    /** One whole run of the recipe per seed (subset, poisoned images, initialisation, shuffles): a
+     *  single run's ASR after NONE moves by several points with floating-point rounding alone. */
+    seeds: [7, 8, 9],
   },
 };
 
-type Protocol = 'none-planted' | 'none-planted-lr2' | 'none-clean' | 'ban';
-const PROTOCOLS: Protocol[] = ['none-planted', 'none-planted-lr2', 'none-clean', 'ban'];
+type Protocol = 'none-planted' | 'none-planted-lr2' | 'none-planted-all-convs' | 'none-clean' | 'ban';
+const PROTOCOLS: Protocol[] = ['none-planted', 'none-planted-lr2', 'none-planted-all-convs', 'none-clean', 'ban'];
 
-/** Whether the plan runs `protocol` on a model: every backdoored model, or one per attack and architecture. */
-function inPlan(protocol: Protocol, model: string): boolean {
-  return protocol === 'ban' || protocol === 'none-planted-lr2' ? PLAN.perAttackModels.includes(model) : true;
+/** Whether the plan runs `protocol` on a model: every backdoored model, one per attack and
+ *  architecture, or (all convs against the authors' subset) the ResNet-8s. */
+function inPlan(protocol: Protocol, model: ZooModel): boolean {
+  if (protocol === 'ban' || protocol === 'none-planted-lr2') return PLAN.perAttackModels.includes(model.name);
+  if (protocol === 'none-planted-all-convs') return model.arch === 'resnet-cifar';
+  return true;
 }
 
 interface ZooModel {
@@ -144,7 +156,12 @@ function requestFor(model: ZooModel, protocol: Protocol, outPath: string): Repai
   return {
     ...common,
     method: 'none',
-    none: { epochsPerRound: PLAN.noneEpochs, dataFraction: PLAN.noneFraction, ...(protocol === 'none-planted-lr2' ? { learningRate: PLAN.toolboxLearningRate } : {}) },
+    none: {
+      epochsPerRound: PLAN.noneEpochs,
+      dataFraction: PLAN.noneFraction,
+      ...(protocol === 'none-planted-lr2' ? { learningRate: PLAN.toolboxLearningRate } : {}),
+      ...(protocol === 'none-planted-all-convs' ? { layers: 'all-convs' as const } : {}),
+    },
     plant: protocol.startsWith('none-planted') ? { trigger: model.attack, rate: model.poisonRate } : undefined,
   };
 }
@@ -180,8 +197,30 @@ async function repairCached(model: ZooModel, protocol: Protocol): Promise<SavedR
 // ---------------------------------------------------------------------------------------------
 // The training experiment
 
+/** The training recipe of one seed. */
+type TrainPlan = Omit<typeof PLAN.train, 'seeds'> & { seed: number };
+
+function trainPlan(seed: number): TrainPlan {
+  const recipe: Partial<typeof PLAN.train> = { ...PLAN.train };
+  delete recipe.seeds;
+  return { ...(recipe as Omit<typeof PLAN.train, 'seeds'>), seed };
+}
+
+function trainFile(seed: number): string {
+  return path.join(OUT, `train-vgg-small-badnets5-seed${seed}.json`);
+}
+
+/** A saved run of the recipe, if it was made under the current plan. */
+function savedTrainResult(seed: number): TrainResult | undefined {
+  const file = trainFile(seed);
+  if (!fs.existsSync(file)) return undefined;
+  // A result made under another plan is not this experiment's (and may have another shape).
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainResult;
+  return JSON.stringify(saved.plan) === JSON.stringify(trainPlan(seed)) ? saved : undefined;
+}
+
 interface TrainResult {
-  plan: typeof PLAN.train;
+  plan: TrainPlan;
   poisonedImages: number;
   undefended: Measured & { epochs: EpochReport[]; secondsPerEpoch: number };
   /** NONE from the undefended model, once per phase-2 learning rate. */
@@ -209,13 +248,10 @@ function asrRatio(before: Measured, after: Measured): number {
   return before.attackSuccessRate / Math.max(after.attackSuccessRate, 1 / after.triggeredImages);
 }
 
-async function trainExperiment(train10: Dataset, test10: Dataset): Promise<TrainResult> {
-  const file = path.join(OUT, 'train-vgg-small-badnets5.json');
-  if (fs.existsSync(file)) {
-    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as TrainResult;
-    if (JSON.stringify(saved.plan) === JSON.stringify(PLAN.train)) return saved;
-  }
-  const plan = PLAN.train;
+async function trainExperiment(train10: Dataset, test10: Dataset, seed: number): Promise<TrainResult> {
+  const saved = savedTrainResult(seed);
+  if (saved) return saved;
+  const plan = trainPlan(seed);
   const backend = await initBackend({ backend: 'wasm' });
   const trainIdx = subsetIndices(train10.size, plan.images, plan.seed, { labels: train10.labels });
   const trigger = makeTrigger(parseTriggerSpec(plan.attack));
@@ -301,7 +337,7 @@ async function trainExperiment(train10: Dataset, test10: Dataset): Promise<Train
     backend: `${backend.name}${backend.simd ? ' SIMD' : ''}, ${backend.threads} thread(s)`,
   };
   fs.mkdirSync(OUT, { recursive: true });
-  fs.writeFileSync(file, `${JSON.stringify(result, null, 1)}\n`);
+  fs.writeFileSync(trainFile(seed), `${JSON.stringify(result, null, 1)}\n`);
   return result;
 }
 
@@ -387,6 +423,122 @@ async function checksExperiment(train10: Dataset, test10: Dataset): Promise<Chec
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(file, `${JSON.stringify(result, null, 1)}\n`);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnosis: is it NONE's choice of neurons, or can no zeroing of that size remove the backdoor?
+
+interface ZeroingOutcome {
+  zeroed: number;
+  cleanAccuracy: number;
+  attackSuccessRate: number;
+}
+
+interface DiagnosisResult {
+  plan: typeof PLAN.diagnosis;
+  model: string;
+  modelSha256: string;
+  attack: string;
+  before: ZeroingOutcome;
+  /** NONE's own analysis on the none-planted data: its channels zeroed, no fine-tuning. */
+  none: ZeroingOutcome & { flagged: number; flaggedPlanted: number; planted: number };
+  /** The same number of channels per layer, ranked by how far the trigger moves them. */
+  oracle: ZeroingOutcome;
+}
+
+/**
+ * Per analysed layer, the channels ranked by (mean over planted images − mean over clean ones) /
+ * std over clean ones of the spatial maximum: the neurons the trigger moves most. It needs to know
+ * which images are planted, which no defender does; it only measures what NONE's selection leaves.
+ */
+async function oracleRanking(net: Network, layers: readonly NoneLayer[], data: LabelledImages, planted: ReadonlySet<number>): Promise<number[][]> {
+  const taps = layers.map((l) => l.tap);
+  const sums = layers.map((l) => ({ planted: new Float64Array(l.channels), clean: new Float64Array(l.channels), cleanSq: new Float64Array(l.channels) }));
+  let plantedCount = 0;
+  let cleanCount = 0;
+  let offset = 0;
+  for await (const batch of batches(data.dataset, data.indices, 128, net.inputShape, data.preprocessing)) {
+    const n = batch.y.length;
+    const maxima = tf.tidy(() => {
+      const run = net.run(tf.tensor4d(batch.x, [n, ...net.inputShape]), { taps }); // [B, H, W, 3]
+      return taps.map((t) => spatialMax(run.taps[t])); // [B, C_l] per layer
+    });
+    const values = await Promise.all(maxima.map((t) => t.data()));
+    tf.dispose(maxima);
+    for (let row = 0; row < n; row++) {
+      const isPlanted = planted.has(data.indices[offset + row]);
+      if (isPlanted) plantedCount++;
+      else cleanCount++;
+      layers.forEach((layer, l) => {
+        for (let j = 0; j < layer.channels; j++) {
+          const v = values[l][row * layer.channels + j];
+          if (isPlanted) sums[l].planted[j] += v;
+          else {
+            sums[l].clean[j] += v;
+            sums[l].cleanSq[j] += v * v;
+          }
+        }
+      });
+    }
+    offset += n;
+  }
+  return layers.map((layer, l) => {
+    const shift = Array.from({ length: layer.channels }, (_, j) => {
+      const cleanMean = sums[l].clean[j] / cleanCount;
+      const cleanStd = Math.sqrt(Math.max(sums[l].cleanSq[j] / cleanCount - cleanMean * cleanMean, 1e-12));
+      return (sums[l].planted[j] / plantedCount - cleanMean) / cleanStd;
+    });
+    return shift.map((_, j) => j).sort((a, b) => shift[b] - shift[a] || a - b);
+  });
+}
+
+async function diagnose(model: ZooModel, train10: Dataset, test10: Dataset): Promise<DiagnosisResult> {
+  const file = path.join(OUT, model.name, 'diagnosis.json');
+  const sha = fileSha256(model.modelPath);
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as DiagnosisResult;
+    if (saved.modelSha256 === sha && JSON.stringify(saved.plan) === JSON.stringify(PLAN.diagnosis)) return saved;
+  }
+  log(`${model.name}: diagnosis`);
+  const opened = await openModel(model.modelPath);
+  const evalIdx = subsetIndices(test10.size, PLAN.evalImages, 0, { labels: test10.labels });
+  const trigger = makeTrigger(parseTriggerSpec(model.attack));
+  // The none-planted protocol's data, planted as repairModel plants it.
+  const holdOut = permutationPrefix(train10.size, PLAN.noneFraction, 0);
+  const planted = plantTrigger(train10, holdOut, { trigger: model.attack, rate: model.poisonRate }, 10);
+  const data: LabelledImages = { dataset: planted.dataset, indices: holdOut, preprocessing: CIFAR };
+  const net = new Network(opened.loaded.graph, opened.loaded.weights);
+  const original = net.snapshot();
+  const layers = noneLayers(net, 'auto');
+  const plans = layers.map((l) => zeroPlan(net, l.conv));
+  const zeroAndMeasure = async (selected: number[][]): Promise<ZeroingOutcome> => {
+    net.load(original);
+    plans.forEach((plan, l) => zeroChannels(net, plan, selected[l]));
+    const m = await measureModel(net, test10, evalIdx, CIFAR, trigger, { phase: 'diagnosis' });
+    return { zeroed: selected.reduce((n, s) => n + s.length, 0), cleanAccuracy: m.cleanAccuracy, attackSuccessRate: m.attackSuccessRate ?? NaN };
+  };
+  try {
+    const before = await zeroAndMeasure(layers.map(() => []));
+    const analysis = await analyseNone(net, layers, data, { ...defaultNoneSettings('injected'), resetFraction: PLAN.diagnosis.fraction });
+    const counts = analysis.layers.map((a) => a.selected.length);
+    const none = {
+      ...(await zeroAndMeasure(analysis.layers.map((a) => a.selected))),
+      flagged: analysis.flagged.length,
+      flaggedPlanted: Array.from(analysis.flagged).filter((i) => planted.poisoned.has(i)).length,
+      planted: planted.poisoned.size,
+    };
+    net.load(original);
+    const ranking = await oracleRanking(net, layers, data, planted.poisoned);
+    const oracle = await zeroAndMeasure(ranking.map((order, l) => order.slice(0, counts[l])));
+    const result: DiagnosisResult = { plan: PLAN.diagnosis, model: model.name, modelSha256: sha, attack: model.attack, before, none, oracle };
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${JSON.stringify(result, null, 1)}\n`);
+    log(`${model.name}: ASR ${pct(before.attackSuccessRate)}; NONE's channels zeroed ${pct(none.attackSuccessRate)}; oracle's ${pct(oracle.attackSuccessRate)}`);
+    return result;
+  } finally {
+    for (const t of original.values()) t.dispose();
+    net.dispose();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,11 +679,26 @@ function verdictOnGoal(s: Summary): string {
 }
 
 /** The headline numbers of every experiment, against the issue's goals. */
-function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined, floors: Map<string, Floor>): string[] {
+/** Means over the runs of the training experiment, for one arm (a NONE learning rate or the control). */
+function trainOutcome(runs: TrainResult[], arm: (r: TrainResult) => Measured): { undefendedAsr: number; asr: number; ratio: number; perRun: number[]; undefendedClean: number; clean: number } {
+  const undefendedAsr = mean(runs.map((r) => r.undefended.attackSuccessRate));
+  const asr = mean(runs.map((r) => arm(r).attackSuccessRate));
+  return {
+    undefendedAsr,
+    asr,
+    ratio: undefendedAsr / Math.max(asr, 1e-9),
+    perRun: runs.map((r) => asrRatio(r.undefended, arm(r))),
+    undefendedClean: mean(runs.map((r) => r.undefended.cleanAccuracy)),
+    clean: mean(runs.map((r) => arm(r).cleanAccuracy)),
+  };
+}
+
+function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainResults: TrainResult[], diagnoses: DiagnosisResult[], floors: Map<string, Floor>): string[] {
   const lines = ['## Results at a glance', ''];
   const names: Record<Protocol, string> = {
     'none-planted': 'NONE on poisoned repair data (the setting NONE assumes)',
     'none-planted-lr2': "NONE on poisoned repair data, fine-tuning at the backdoor-toolbox port's lr 1e-2",
+    'none-planted-all-convs': "NONE on poisoned repair data, every conv analysed instead of the authors' ResNet subset (ResNet-8s)",
     'none-clean': 'NONE on clean repair data only',
     ban: 'BAN fine-tuning on clean data',
   };
@@ -553,18 +720,63 @@ function atAGlance(models: ZooModel[], results: Map<string, SavedRepair>, trainR
       );
     }
   }
-  if (trainResult) {
-    const u = trainResult.undefended;
-    const outcomes = trainResult.defended.map(
-      (d) => `at lr ${d.learningRate}: ASR ${pct(u.attackSuccessRate)} → ${pct(d.attackSuccessRate)} (${asrRatio(u, d).toFixed(1)}× lower), clean accuracy ${pct(u.cleanAccuracy)} → ${pct(d.cleanAccuracy)}`,
-    );
-    lines.push(`- Training with \`--defense none\` on CIFAR-10 with 5% BadNets (goal: ASR ≥ 10× lower at a similar clean accuracy), NONE's fine-tuning ${outcomes.join('; ')}.`);
+  if (trainResults.length > 0) {
+    const outcomes = trainResults[0].defended.map((d, i) => {
+      const t = trainOutcome(trainResults, (r) => r.defended[i]);
+      return `at lr ${d.learningRate}: mean ASR ${pct(t.undefendedAsr)} → ${pct(t.asr)} (${t.ratio.toFixed(1)}× lower; per run ${t.perRun.map((x) => `${x.toFixed(1)}×`).join(', ')}), mean clean accuracy ${pct(t.undefendedClean)} → ${pct(t.clean)}`;
+    });
+    lines.push(`- Training with \`--defense none\` on CIFAR-10 with 5% BadNets, ${trainResults.length} run${trainResults.length === 1 ? '' : 's'} (goal: ASR ≥ 10× lower at a similar clean accuracy), NONE's fine-tuning ${outcomes.join('; ')}.`);
   }
+  if (diagnoses.length > 0) lines.push(`- Why NONE misses (see below): ${diagnosisSummary(diagnoses)}`);
   lines.push('');
   return lines;
 }
 
-function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainResult: TrainResult | undefined, checks: ChecksResult | undefined, floors: Map<string, Floor>): void {
+/** The ASR below which a zeroing counts as removing the backdoor in the diagnosis summary. */
+const REMOVED_BELOW = 0.1;
+
+function diagnosisSummary(diagnoses: DiagnosisResult[]): string {
+  const removed = (o: ZeroingOutcome) => o.attackSuccessRate < REMOVED_BELOW;
+  const kind = (d: DiagnosisResult) => d.attack.split(':')[0];
+  const byKind = (list: DiagnosisResult[]) => {
+    const counts = new Map<string, number>();
+    for (const d of list) counts.set(kind(d), (counts.get(kind(d)) ?? 0) + 1);
+    return [...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+  };
+  const missedBySelection = diagnoses.filter((d) => removed(d.oracle) && !removed(d.none));
+  const missedByBoth = diagnoses.filter((d) => !removed(d.oracle) && !removed(d.none));
+  return (
+    `Zeroing NONE's own channels (no fine-tuning) brings the ASR below ${pct(REMOVED_BELOW, 0)} on ${diagnoses.filter((d) => removed(d.none)).length} of ${diagnoses.length} models; ` +
+    `zeroing as many channels chosen by an oracle that knows the poisoned images does on ${diagnoses.filter((d) => removed(d.oracle)).length}. ` +
+    `Where the oracle's zeroing removes the backdoor and NONE's does not (${missedBySelection.length}: ${byKind(missedBySelection)}), NONE's neuron score picks the wrong neurons; ` +
+    `where neither does (${missedByBoth.length}: ${byKind(missedByBoth)}), the backdoor does not sit in the few channels the trigger moves most, and zeroing that many does not remove it.`
+  );
+}
+
+function diagnosisSection(diagnoses: DiagnosisResult[]): string[] {
+  const lines = ['## Why NONE misses: its neurons or any neurons?', ''];
+  if (diagnoses.length === 0) return [...lines, 'No results yet.', ''];
+  const outcome = (o: ZeroingOutcome) => `${pct(o.cleanAccuracy)} / ${pct(o.attackSuccessRate)}`;
+  return [
+    ...lines,
+    `On the \`none-planted\` data of each per-attack model: the clean accuracy / ASR of the model as it is, right after zeroing`,
+    `the channels NONE selects (f = ${PLAN.diagnosis.fraction}, no fine-tuning), and right after zeroing as many channels per layer chosen by`,
+    'an oracle that knows which repair images carry the trigger: the channels whose spatial maximum the trigger raises most,',
+    'in standard deviations of the clean images. The oracle is not a defence (no defender knows the poisoned images); it',
+    'shows whether zeroing that few neurons can remove the backdoor at all, so that a miss is the selection\'s.',
+    '',
+    '| model | attack | as it is | NONE\'s channels zeroed | oracle\'s channels zeroed | zeroed | Jenks: flagged (planted) |',
+    '|---|---|---|---|---|---|---|',
+    ...diagnoses.map(
+      (d) => `| ${d.model} | ${d.attack} | ${outcome(d.before)} | ${outcome(d.none)} | ${outcome(d.oracle)} | ${d.none.zeroed} | ${d.none.flagged} (${d.none.flaggedPlanted} of ${d.none.planted}) |`,
+    ),
+    '',
+    diagnosisSummary(diagnoses),
+    '',
+  ];
+}
+
+function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainResults: TrainResult[], checks: ChecksResult | undefined, diagnoses: DiagnosisResult[], floors: Map<string, Floor>): void {
   const p = PLAN;
   const lines: string[] = [
     '# Repair: NONE and BAN fine-tuning',
@@ -576,7 +788,7 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     'defence (`backdoor-scan train ... --defense none`). The engine code is `src/engine/mitigate/none.ts`,',
     '`src/engine/mitigate/ban-finetune.ts` and `src/engine/repair.ts`.',
     '',
-    ...atAGlance(models, results, trainResult, floors),
+    ...atAGlance(models, results, trainResults, diagnoses, floors),
     '## The methods',
     '',
     '**NONE** (Wang et al., NeurIPS 2022; `shared/research/none.md`). On the (possibly poisoned) training data, with the',
@@ -606,6 +818,9 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     '    stands in for that training set. It is the setting the paper\'s numbers are about.',
     `  - \`none-planted-lr2\`: the same with NONE's fine-tuning at lr ${p.toolboxLearningRate}, as the backdoor-toolbox port of NONE`,
     '    runs it (the authors: 1e-4); chosen from that port, not tuned on the zoo. On the six models `ban` runs on.',
+    '  - `none-planted-all-convs`: the same with every conv analysed (`--layers all-convs`) instead of the authors\'',
+    '    subset for CIFAR ResNets (stages 2 and up), on the ResNet-8s: their three stages of one block leave the subset',
+    '    two blocks, and the stem and first stage, where a patch trigger is first seen, out.',
     '  - `none-clean`: NONE on the same hold-out without any trigger: what a defender with only clean data gets.',
     `  - \`ban\`: BAN fine-tuning on the clean 2,500, on one model per attack and architecture (${p.perAttackModels.join(', ')}):`,
     '    at the README\'s 24 epochs it costs 15–25 minutes per model on the shared CPU.',
@@ -619,13 +834,15 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     '  papers\' code. The ASR ratio floors the after-ASR at one triggered image.',
     '- Code: the repairs were made over several sessions. Those run on 2026-11-22 (`none-planted` on r8-blend15-t8,',
     '  r8-wanet-t5, vgg-badnets-t4 and vgg-badnets-white-low-t7, fifteen of the `none-clean` ones, all of',
-    '  `none-planted-lr2` and the training experiment) ran after the BatchNorm rework, which changes',
-    '  floating-point rounding only and about halves the repair time; the rest ran before it.',
+    '  `none-planted-lr2` and `none-planted-all-convs`, the diagnosis and the training experiment) ran after the',
+    '  BatchNorm rework, which changes floating-point rounding only and about halves the repair time; the rest ran',
+    '  before it. Repair times are wall-clock on a machine that ran two experiments at once.',
     '',
   ];
   for (const [protocol, title] of [
     ['none-planted', 'NONE, poisoned repair data (`none-planted`)'],
     ['none-planted-lr2', 'NONE, poisoned repair data, fine-tuning at lr 1e-2 (`none-planted-lr2`)'],
+    ['none-planted-all-convs', 'NONE, poisoned repair data, every conv analysed (`none-planted-all-convs`)'],
     ['none-clean', 'NONE, clean repair data (`none-clean`)'],
     ['ban', 'BAN fine-tuning (`ban`)'],
   ] as [Protocol, string][]) {
@@ -638,42 +855,56 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     const s = summarize(reports);
     lines.push(...protocolTable(models, results, protocol, floors), '', summaryLine(s), '', verdictOnGoal(s), '', floorLine(models, results, protocol, floors), '');
     // Models the plan names for this protocol whose repair has not run yet, said rather than hidden.
-    const missing = models.filter((m) => inPlan(protocol, m.name) && !results.has(`${m.name}/${protocol}`));
+    const missing = models.filter((m) => inPlan(protocol, m) && !results.has(`${m.name}/${protocol}`));
     if (missing.length > 0) lines.push(`Not run yet (CPU time): ${missing.map((m) => m.name).join(', ')}.`, '');
   }
+  lines.push(...diagnosisSection(diagnoses));
   lines.push('## Training with NONE as the defence', '');
-  if (!trainResult) {
+  if (trainResults.length === 0) {
     lines.push('No results yet.', '');
   } else {
-    const t = trainResult.plan;
-    const u = trainResult.undefended;
-    const c = trainResult.control;
+    const t = trainResults[0].plan;
+    const c = trainResults[0].control;
+    const cell = (m: Measured, u?: Measured) => `${pct(m.cleanAccuracy)} / ${pct(m.attackSuccessRate)}${u ? ` (${asrRatio(u, m).toFixed(1)}×)` : ''}`;
+    const arms = trainResults[0].defended.map((d, i) => ({ title: `NONE, lr ${d.learningRate}`, of: (r: TrainResult) => r.defended[i] as Measured }));
+    arms.push({ title: `control: lr ${c.learningRate}, no NONE`, of: (r: TrainResult) => r.control });
+    const meanOf = (of: (r: TrainResult) => Measured): Measured => ({
+      cleanAccuracy: mean(trainResults.map((r) => of(r).cleanAccuracy)),
+      attackSuccessRate: mean(trainResults.map((r) => of(r).attackSuccessRate)),
+      triggeredImages: trainResults[0].undefended.triggeredImages,
+    });
+    const undefendedMean = meanOf((r) => r.undefended);
     lines.push(
       `The zoo's small VGG (widths ${t.widths.join(', ')}) trained on a class-balanced ${t.images}-image subset of the CIFAR-10`,
-      `training set (seed ${t.seed}), ${trainResult.poisonedImages} of them (${t.poisonRate * 100}%) poisoned with \`${t.attack}\`; ${t.epochs} epochs,`,
+      `training set, ${trainResults[0].poisonedImages} of them (${t.poisonRate * 100}%) poisoned with \`${t.attack}\`; ${t.epochs} epochs,`,
       `batch ${t.batchSize}, SGD lr ${t.learningRate} (×0.1 at 50% and 75%), momentum 0.9, weight decay ${t.weightDecay}, crop and flip`,
       '(poisoned images unaugmented). The undefended model is this run after phase 1; each defended one continues from it',
       `with NONE (f = 0.03, one round of ${t.noneEpochs} epochs on the kept samples, BatchNorm frozen, the same optimiser and momentum),`,
       `exactly \`backdoor-scan train --defense none --none-lr LR\` with the same options: at the authors' lr 1e-4 and at the lr`,
       'the backdoor-toolbox port of NONE uses, 1e-2. The control continues from the same point with the same fine-tuning at',
-      `lr ${c.learningRate} on all ${t.images} images, without NONE: what the extra epochs alone do. Backend: ${trainResult.backend}.`,
+      `lr ${c.learningRate} on all ${t.images} images, without NONE: what the extra epochs alone do. Each run (seed) draws its own`,
+      `subset, poisoned images, initialisation and shuffles; runs: ${trainResults.length} (seeds ${trainResults.map((r) => r.plan.seed).join(', ')}).`,
+      `Backend: ${trainResults[0].backend}.`,
       '',
-      '| | clean accuracy | ASR | ASR vs undefended | seconds per epoch |',
-      '|---|---|---|---|---|',
-      `| without defence (phase 1) | ${pct(u.cleanAccuracy)} | ${pct(u.attackSuccessRate)} | | ${u.secondsPerEpoch.toFixed(0)} |`,
-      ...trainResult.defended.map(
-        (d) => `| NONE, lr ${d.learningRate} | ${pct(d.cleanAccuracy)} | ${pct(d.attackSuccessRate)} | ${asrRatio(u, d).toFixed(1)}× lower | ${d.secondsPerEpoch.toFixed(0)} (fine-tuning), plus ${d.analyseSeconds.toFixed(0)} s of analysis |`,
+      'Clean accuracy / ASR (and how many times lower the ASR is than the same run undefended):',
+      '',
+      `| seed | without defence | ${arms.map((a) => a.title).join(' | ')} |`,
+      `|---|---|${arms.map(() => '---|').join('')}`,
+      ...trainResults.map((r) => `| ${r.plan.seed} | ${cell(r.undefended)} | ${arms.map((a) => cell(a.of(r), r.undefended)).join(' | ')} |`),
+      `| mean | ${cell(undefendedMean)} | ${arms.map((a) => cell(meanOf(a.of), undefendedMean)).join(' | ')} |`,
+      '',
+      `Seconds per epoch (mean over runs): phase 1 ${mean(trainResults.map((r) => r.undefended.secondsPerEpoch)).toFixed(0)}; ` +
+        trainResults[0].defended
+          .map((d, i) => `NONE at lr ${d.learningRate} ${mean(trainResults.map((r) => r.defended[i].secondsPerEpoch)).toFixed(0)} per fine-tuning epoch plus ${mean(trainResults.map((r) => r.defended[i].analyseSeconds)).toFixed(0)} s of analysis`)
+          .join('; ') +
+        `; control ${mean(trainResults.map((r) => r.control.secondsPerEpoch)).toFixed(0)}.`,
+      '',
+      ...trainResults.flatMap((r) =>
+        r.defended.map((d) => {
+          const round = d.rounds[0];
+          return `Seed ${r.plan.seed}, NONE at lr ${d.learningRate}: flagged ${round.flaggedSamples} of ${round.analysedSamples} training samples (${round.flaggedPoisoned} of the ${r.poisonedImages} poisoned ones), zeroed ${round.layers.reduce((n, l) => n + l.selected.length, 0)} channels.`;
+        }),
       ),
-      `| control: fine-tuning at lr ${c.learningRate} without NONE | ${pct(c.cleanAccuracy)} | ${pct(c.attackSuccessRate)} | ${asrRatio(u, c).toFixed(1)}× lower | ${c.secondsPerEpoch.toFixed(0)} |`,
-      '',
-      ...trainResult.defended.map((d) => {
-        const round = d.rounds[0];
-        return `NONE at lr ${d.learningRate} flagged ${round.flaggedSamples} of ${round.analysedSamples} training samples (${round.flaggedPoisoned} of the ${trainResult.poisonedImages} poisoned ones) and zeroed ${round.layers.reduce((n, l) => n + l.selected.length, 0)} channels; clean accuracy ${((d.cleanAccuracy - u.cleanAccuracy) * 100).toFixed(2)} points.`;
-      }),
-      '',
-      'An earlier run of this recipe, before the BatchNorm rework of 2026-11-22 (the same computation but for',
-      'floating-point rounding), ended at 99.6% → 12.2% ASR and 60.9% → 60.0% clean accuracy with NONE at lr 1e-4:',
-      'one run\'s ASR after NONE moves by several points with rounding alone.',
       '',
     );
   }
@@ -712,9 +943,9 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, models: { type: 'string' }, protocols: { type: 'string' }, 'report-only': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, models: { type: 'string' }, protocols: { type: 'string' }, seeds: { type: 'string' }, 'report-only': { type: 'boolean', default: false } } });
   const only = values.only;
-  if (only !== undefined && only !== 'repair' && only !== 'train' && only !== 'checks') throw new Error('--only takes repair, train or checks');
+  if (only !== undefined && !['repair', 'train', 'checks', 'diagnosis'].includes(only)) throw new Error('--only takes repair, train, checks or diagnosis');
   const wanted = values.models?.split(',');
   const protocols = (values.protocols?.split(',') ?? PROTOCOLS) as Protocol[];
   const reportOnly = values['report-only'];
@@ -724,26 +955,29 @@ async function main(): Promise<void> {
   for (const m of models) {
     for (const protocol of PROTOCOLS) {
       const file = path.join(OUT, m.name, `${protocol}.json`);
-      const run = !reportOnly && (only === undefined || only === 'repair') && inPlan(protocol, m.name) && protocols.includes(protocol) && (!wanted || wanted.includes(m.name));
+      const run = !reportOnly && (only === undefined || only === 'repair') && inPlan(protocol, m) && protocols.includes(protocol) && (!wanted || wanted.includes(m.name));
       if (run) results.set(`${m.name}/${protocol}`, await repairCached(m, protocol));
       else if (fs.existsSync(file)) results.set(`${m.name}/${protocol}`, (JSON.parse(fs.readFileSync(file, 'utf8')) as SavedRepair));
     }
   }
   const train10 = await openDataset(TRAIN_ZIP, { split: 'train' });
   const test10 = await openDataset(TEST_ZIP, { split: 'test' });
-  let trainResult: TrainResult | undefined;
-  const trainFile = path.join(OUT, 'train-vgg-small-badnets5.json');
-  if (!reportOnly && (only === undefined || only === 'train')) trainResult = await trainExperiment(train10, test10);
-  else if (fs.existsSync(trainFile)) {
-    // A result made under another plan is not this experiment's (and may have another shape).
-    const saved = JSON.parse(fs.readFileSync(trainFile, 'utf8')) as TrainResult;
-    if (JSON.stringify(saved.plan) === JSON.stringify(PLAN.train)) trainResult = saved;
-  }
+  const seeds = values.seeds?.split(',').map(Number) ?? PLAN.train.seeds;
+  const unknown = seeds.filter((s) => !PLAN.train.seeds.includes(s));
+  if (unknown.length > 0) throw new Error(`--seeds takes some of ${PLAN.train.seeds.join(', ')}`);
+  if (!reportOnly && (only === undefined || only === 'train')) for (const seed of seeds) await trainExperiment(train10, test10, seed);
+  const trainResults = PLAN.train.seeds.map(savedTrainResult).filter((r): r is TrainResult => r !== undefined);
   let checks: ChecksResult | undefined;
   const checksFile = path.join(OUT, `checks-${PLAN.checks.model}.json`);
   if (!reportOnly && (only === undefined || only === 'checks')) checks = await checksExperiment(train10, test10);
   else if (fs.existsSync(checksFile)) checks = JSON.parse(fs.readFileSync(checksFile, 'utf8')) as ChecksResult;
-  writeDoc(models, results, trainResult, checks, await asrFloors(models, test10));
+  const diagnosisModels = models.filter((m) => !wanted || wanted.includes(m.name));
+  if (!reportOnly && (only === undefined || only === 'diagnosis')) for (const m of diagnosisModels) await diagnose(m, train10, test10);
+  const diagnoses = models.flatMap((m) => {
+    const file = path.join(OUT, m.name, 'diagnosis.json');
+    return fs.existsSync(file) ? [JSON.parse(fs.readFileSync(file, 'utf8')) as DiagnosisResult] : [];
+  });
+  writeDoc(models, results, trainResults, checks, diagnoses, await asrFloors(models, test10));
 }
 
 if (require.main === module) {

@@ -463,8 +463,8 @@ export function flagSuspicious(scores: ArrayLike<number>, breaks: [number, numbe
 // ---------------------------------------------------------------------------------------------
 // One analysis: two passes over the data in eval mode
 
-/** Spatial max per channel of a tapped feature map [B, h, w, C] -> [B, C]. */
-function spatialMax(t: tf.Tensor): tf.Tensor2D {
+/** A layer output reduced to one value per channel: the spatial maximum of a feature map, [B, h, w, C] -> [B, C] (none.md §1.2). */
+export function spatialMax(t: tf.Tensor): tf.Tensor2D {
   return (t.rank === 4 ? tf.max(t, [1, 2]) : t) as tf.Tensor2D;
 }
 
