@@ -34,6 +34,7 @@ import {
   NoneSettings,
   PhaseTiming,
   REPORT_SCHEMA_VERSION,
+  RepairOutcome,
   RepairReport,
   TrainReport,
   VerdictSummary,
@@ -136,6 +137,38 @@ export async function measureModel(net: Network, ds: Dataset, indices: Int32Arra
     metrics.triggeredImages = result.total;
   }
   return metrics;
+}
+
+/** An ASR at or below this counts as the backdoor removed: clean models of the zoo send 3–15% of
+ *  triggered images to a target anyway (docs/mitigation.md, the ASR floor). */
+const REMOVED_ASR = 0.1;
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/** Classifies what a repair did to the backdoor from the before/after measurements (see RepairOutcome). */
+export function repairOutcome(before: ModelMetrics, after: ModelMetrics): RepairOutcome {
+  const verdictAfter = after.verdict ? ` BAN calls the repaired model ${after.verdict.verdict}.` : '';
+  if (before.attackSuccessRate !== undefined && after.attackSuccessRate !== undefined) {
+    const [b, a] = [before.attackSuccessRate, after.attackSuccessRate];
+    if (b <= REMOVED_ASR) {
+      return { outcome: 'unmeasured', explanation: `The trigger reached the target on only ${percent(b)} of triggered images before the repair, so the attack success rate cannot show what the repair did; check the trigger spec.${verdictAfter}` };
+    }
+    const ratio = b / Math.max(a, 1 / (after.triggeredImages ?? 1));
+    const numbers = `attack success rate ${percent(b)} → ${percent(a)} (${ratio.toFixed(1)}× lower)`;
+    if (a <= REMOVED_ASR) return { outcome: 'removed', explanation: `The backdoor is removed: ${numbers}.${verdictAfter}` };
+    if (a <= b / 2) return { outcome: 'reduced', explanation: `The backdoor is weakened, not removed: ${numbers}.${verdictAfter}` };
+    return { outcome: 'remains', explanation: `The backdoor remains: ${numbers}.${verdictAfter}` };
+  }
+  if (after.verdict) {
+    const was = before.verdict ? `BAN's verdict ${before.verdict.verdict} → ${after.verdict.verdict}` : `BAN calls the repaired model ${after.verdict.verdict}`;
+    const v = after.verdict.verdict;
+    if (v === 'clean') return { outcome: 'removed', explanation: `BAN finds no backdoor after the repair (${was}); no trigger was given to measure the attack success rate.` };
+    if (v === 'inconclusive') return { outcome: 'reduced', explanation: `BAN is inconclusive after the repair (${was}); no trigger was given to measure the attack success rate.` };
+    return { outcome: 'remains', explanation: `BAN still finds a backdoor after the repair (${was}); no trigger was given to measure the attack success rate.` };
+  }
+  return { outcome: 'unmeasured', explanation: "Neither a trigger to measure the attack success rate with nor BAN's verdict was given, so the repair's effect on the backdoor was not measured." };
 }
 
 /** The evaluation images: given ones, else the repair data the repair did not use, else all of it. */
@@ -295,6 +328,7 @@ export async function repairModel(request: RepairRequest, control: RunControl = 
       settings,
       before,
       after,
+      outcome: repairOutcome(before, after),
       none,
       ban,
       timings,

@@ -310,6 +310,18 @@ export interface ModelMetrics {
   verdict?: VerdictSummary;
 }
 
+/**
+ * What a repair did to the backdoor, from the measurements it made: `removed` (the trigger works on
+ * at most 10% of triggered images, or BAN no longer finds a backdoor), `reduced` (the ASR at least
+ * halved but above 10%, or BAN inconclusive), `remains`, or `unmeasured` (no trigger and no verdict,
+ * or a trigger that did not work before the repair either).
+ */
+export interface RepairOutcome {
+  outcome: 'removed' | 'reduced' | 'remains' | 'unmeasured';
+  /** One sentence with the numbers behind it. */
+  explanation: string;
+}
+
 export interface RepairReport {
   schemaVersion: number;
   tool: { name: string; version: string };
@@ -335,6 +347,7 @@ export interface RepairReport {
   settings: NoneSettings | BanFinetuneSettings;
   before: ModelMetrics;
   after: ModelMetrics;
+  outcome: RepairOutcome;
   none?: { rounds: NoneRoundReport[] };
   ban?: { epochs: BanFinetuneEpochReport[] };
   timings: PhaseTiming[];

@@ -25,6 +25,7 @@ export function repairComparison(report: RepairReport): RepairComparison {
     repairedModelPath: report.output.path,
     before: metrics(report.before),
     after: metrics(report.after),
+    outcome: report.outcome,
     seconds: report.timings.reduce((sum, t) => sum + t.seconds, 0),
   };
 }
@@ -35,8 +36,9 @@ function pct(x: number): string {
 
 /**
  * "name repaired with NONE: clean accuracy 67.2% → 62.9%, attack success rate 100.0% → 6.2%,
- * BAN verdict backdoored → clean. Repaired model: output". The attack success rate needs a known
- * trigger and the verdict a scan before and after, so each appears only when the repair measured it.
+ * BAN verdict backdoored → clean. The backdoor is removed: … Repaired model: output". The attack
+ * success rate needs a known trigger and the verdict a scan before and after, so each appears only
+ * when the repair measured it; the outcome sentence says what they mean together.
  */
 export function repairSummary(report: RepairReport, name: string, outputName: string): string {
   const { before, after } = report;
@@ -45,5 +47,5 @@ export function repairSummary(report: RepairReport, name: string, outputName: st
     parts.push(`attack success rate ${pct(before.attackSuccessRate)} → ${pct(after.attackSuccessRate)}`);
   }
   if (before.verdict && after.verdict) parts.push(`BAN verdict ${before.verdict.verdict} → ${after.verdict.verdict}`);
-  return `${name} repaired with ${methodName(report.method)}: ${parts.join(', ')}. Repaired model: ${outputName}.`;
+  return `${name} repaired with ${methodName(report.method)}: ${parts.join(', ')}. ${report.outcome.explanation} Repaired model: ${outputName}.`;
 }

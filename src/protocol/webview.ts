@@ -13,7 +13,7 @@
  *
  * Bump WEBVIEW_PROTOCOL_VERSION on any incompatible change; both sides check it.
  */
-import type { ScanReport, Verdict } from '../engine/report';
+import type { RepairOutcome, ScanReport, Verdict } from '../engine/report';
 
 export const WEBVIEW_PROTOCOL_VERSION = 1;
 
@@ -42,6 +42,8 @@ export interface RepairComparison {
   repairedModelPath: string;
   before: RepairMetrics;
   after: RepairMetrics;
+  /** Whether the backdoor is gone, by the measurements the repair made, in one sentence. */
+  outcome: RepairOutcome;
   seconds: number;
 }
 

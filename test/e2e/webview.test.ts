@@ -245,11 +245,14 @@ test('buttons and links post typed actions, and the state survives a reload', as
     repairedModelPath: '/workspace/models/repaired.json',
     before: { cleanAccuracy: 0.93, verdict: 'backdoored', noisyDominantRate: 0.73 },
     after: { cleanAccuracy: 0.91, verdict: 'clean', noisyDominantRate: 0.14 },
+    outcome: { outcome: 'removed', explanation: 'BAN finds no backdoor after the repair (BAN\'s verdict backdoored → clean).' },
     seconds: 95,
   }));
   assert.match(await text(again, '.repair'), /After repair with BAN fine-tuning/);
   assert.match(await text(again, '.repair tbody'), /Clean accuracy\s*93\.0%\s*91\.0%/);
   assert.match(await text(again, '.repair tbody'), /BAN verdict\s*backdoored\s*clean/);
+  assert.match(await text(again, '[data-testid="repair-outcome"]'), /BAN finds no backdoor after the repair/);
+  assert.ok(await again.evaluate(() => document.querySelector('[data-testid="repair-outcome"]')?.classList.contains('c-green')), 'a removed backdoor is drawn green');
   await again.close();
 });
 

@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/engine/backend';
 import { InputError } from '../../src/engine/errors';
 import { loadModel } from '../../src/engine/formats';
-import { repairModel, trainModel } from '../../src/engine/repair';
-import { RepairReport, TrainReport } from '../../src/engine/report';
+import { repairModel, repairOutcome, trainModel } from '../../src/engine/repair';
+import { ModelMetrics, RepairReport, TrainReport, VerdictSummary } from '../../src/engine/report';
 import { fileSha256, modelSha256 } from '../../src/engine/session';
 import { main } from '../../src/cli/main';
 import { tinyTfjsModel, writeNpz } from './tiny-models';
@@ -94,6 +94,33 @@ test('a repaired ONNX model is a new .onnx that loads back, with a sidecar when 
   assert.ok(changed.length > 0, 'the repair changed the weights');
 });
 
+test('the repair outcome: removed, weakened or still there, from the ASR or else from BAN\'s verdict', () => {
+  const summary = (verdict?: VerdictSummary['verdict']) => (verdict ? { verdict: { verdict, score: 0, threshold: 0.2, noisyDominantRate: 0.1, explanation: '', seconds: 1 } } : {});
+  const asr = (attackSuccessRate: number, verdict?: VerdictSummary['verdict']): ModelMetrics => ({ cleanAccuracy: 0.6, cleanImages: 2000, attackSuccessRate, triggeredImages: 1800, ...summary(verdict) });
+  const plain = (verdict?: VerdictSummary['verdict']): ModelMetrics => ({ cleanAccuracy: 0.6, cleanImages: 2000, ...summary(verdict) });
+  // 0.999 / 0.062 = 16.1; at most 10% counts as removed.
+  let o = repairOutcome(asr(0.999), asr(0.062, 'clean'));
+  assert.equal(o.outcome, 'removed');
+  assert.equal(o.explanation, 'The backdoor is removed: attack success rate 99.9% → 6.2% (16.1× lower). BAN calls the repaired model clean.');
+  assert.equal(repairOutcome(asr(0.999), asr(0.1)).outcome, 'removed');
+  // Halved or better but above 10%: weakened. 0.999 / 0.371 = 2.7.
+  o = repairOutcome(asr(0.999), asr(0.371));
+  assert.equal(o.outcome, 'reduced');
+  assert.equal(o.explanation, 'The backdoor is weakened, not removed: attack success rate 99.9% → 37.1% (2.7× lower).');
+  assert.equal(repairOutcome(asr(0.8), asr(0.4)).outcome, 'reduced');
+  assert.equal(repairOutcome(asr(0.8), asr(0.41)).outcome, 'remains');
+  // A perfect repair: the ratio floors the after-ASR at one of the 1,800 triggered images.
+  assert.match(repairOutcome(asr(0.9), asr(0)).explanation, /\(1620\.0× lower\)/);
+  // A trigger that did not work before says nothing about the repair.
+  assert.equal(repairOutcome(asr(0.05), asr(0.01)).outcome, 'unmeasured');
+  // Without a trigger, BAN's verdict after the repair decides.
+  assert.equal(repairOutcome(plain('backdoored'), plain('clean')).outcome, 'removed');
+  assert.equal(repairOutcome(plain('backdoored'), plain('inconclusive')).outcome, 'reduced');
+  assert.equal(repairOutcome(plain('backdoored'), plain('backdoored')).outcome, 'remains');
+  assert.match(repairOutcome(plain('backdoored'), plain('backdoored')).explanation, /BAN's verdict backdoored → backdoored/);
+  assert.equal(repairOutcome(plain(), plain()).outcome, 'unmeasured');
+});
+
 test('the repair and train commands: exit codes and JSON output', async () => {
   const folder = path.join(dir, 'cli');
   const modelPath = await tinyTfjsModel(folder);
@@ -107,6 +134,7 @@ test('the repair and train commands: exit codes and JSON output', async () => {
   const report = JSON.parse(c.out.stdout) as RepairReport;
   assert.equal(report.method, 'ban');
   assert.ok(fs.existsSync(report.output.path));
+  assert.equal(report.outcome.outcome, 'unmeasured', 'no trigger and no verdict: the effect on the backdoor is unknown');
   c = capture();
   assert.equal(await main(['repair', modelPath, '--data', data, '--method', 'fix'], c.io), 2);
   assert.match(c.out.stderr, /--method must be none or ban/);

@@ -83,7 +83,9 @@ describe('repair in the detection worker', () => {
     assert.equal(comparison.after.verdict, undefined, 'the repair ran without a verdict');
     assert.ok(comparison.seconds > 0);
     const summary = repairSummary(report, 'model/model.json', 'model/model.repaired.json');
-    assert.match(summary, /^model\/model\.json repaired with NONE: clean accuracy \d+\.\d% → \d+\.\d%, attack success rate \d+\.\d% → \d+\.\d%\. Repaired model: model\/model\.repaired\.json\.$/);
+    assert.match(summary, /^model\/model\.json repaired with NONE: clean accuracy \d+\.\d% → \d+\.\d%, attack success rate \d+\.\d% → \d+\.\d%\. .+ Repaired model: model\/model\.repaired\.json\.$/);
+    assert.ok(summary.includes(report.outcome.explanation), 'the message says what the repair did to the backdoor');
+    assert.deepEqual(comparison.outcome, report.outcome);
   });
 
   it('stops a cancelled repair within a second; the worker stays up and writes nothing', async () => {

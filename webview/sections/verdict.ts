@@ -57,6 +57,14 @@ function timings(ctx: RenderContext): HTMLElement {
   );
 }
 
+/** The colour of a repair's outcome, as the verdict colours: gone green, weakened orange, still there red. */
+const OUTCOME_CLASS: Record<RepairComparison['outcome']['outcome'], string> = {
+  removed: 'c-green',
+  reduced: 'c-orange',
+  remains: 'c-red',
+  unmeasured: '',
+};
+
 function repairTable(repair: RepairComparison): HTMLElement {
   const cell = (value: number | string | undefined): HTMLTableCellElement => el('td', undefined, value === undefined ? '—' : typeof value === 'number' ? percent(value) : value);
   const row = (name: string, before: number | string | undefined, after: number | string | undefined): HTMLTableRowElement =>
@@ -72,6 +80,7 @@ function repairTable(repair: RepairComparison): HTMLElement {
         row('Collapse under noise', repair.before.noisyDominantRate, repair.after.noisyDominantRate),
       ),
     ),
+    el('p', { class: `repair-outcome ${OUTCOME_CLASS[repair.outcome.outcome]}`, attrs: { 'data-testid': 'repair-outcome' } }, repair.outcome.explanation),
     el('p', { class: 'muted' }, 'Repaired model: ', repair.repairedModelPath),
   );
 }

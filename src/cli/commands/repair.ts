@@ -185,6 +185,8 @@ export function formatRepairText(report: RepairReport): string {
     ]),
     '',
     table(rows),
+    '',
+    report.outcome.explanation,
   ];
   for (const round of report.none?.rounds ?? []) {
     const breaks = round.jenksBreaks ? ` (Jenks break ${round.jenksBreaks[1].toPrecision(4)})` : '';
