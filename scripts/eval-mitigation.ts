@@ -854,6 +854,12 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     }
     const s = summarize(reports);
     lines.push(...protocolTable(models, results, protocol, floors), '', summaryLine(s), '', verdictOnGoal(s), '', floorLine(models, results, protocol, floors), '');
+    // A protocol on some of the models is read against none-planted on the same ones.
+    const ran = models.filter((m) => results.has(`${m.name}/${protocol}`));
+    const baseline = ran.map((m) => results.get(`${m.name}/none-planted`)?.report).filter((r): r is RepairReport => r !== undefined);
+    if (protocol !== 'none-planted' && baseline.length === ran.length && ran.length < models.length) {
+      lines.push(`Under \`none-planted\`, the same ${summaryLine(summarize(baseline))}`, '');
+    }
     // Models the plan names for this protocol whose repair has not run yet, said rather than hidden.
     const missing = models.filter((m) => inPlan(protocol, m) && !results.has(`${m.name}/${protocol}`));
     if (missing.length > 0) lines.push(`Not run yet (CPU time): ${missing.map((m) => m.name).join(', ')}.`, '');
