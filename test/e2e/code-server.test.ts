@@ -396,6 +396,7 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     const message = await done.innerText();
     assert.match(message, /clean accuracy \d+\.\d% → \d+\.\d%, attack success rate \d+\.\d% → \d+\.\d%/, message);
     assert.match(message, new RegExp(`Repaired model: ${BACKDOORED}/model\\.repaired\\.json`), message);
+    assert.match(message, /The backdoor (is removed|is weakened, not removed|remains)/, message);
 
     // The repaired model is a new file, open beside; the original is as it was, with its marker.
     const repaired = path.join(workspace, BACKDOORED, 'model.repaired.json');
@@ -418,6 +419,8 @@ describe('VS Code extension in code-server', { skip: skipReason }, () => {
     assert.match(table, /Clean accuracy\s+\d+\.\d%\s+\d+\.\d%/, table);
     assert.match(table, /Attack success rate\s+\d+\.\d%\s+\d+\.\d%/, table);
     assert.match(table, /model\.repaired\.json/, table);
+    // And says in one sentence what the numbers mean for the backdoor.
+    assert.match(table, /The backdoor (is removed|is weakened, not removed|remains): attack success rate \d+\.\d% → \d+\.\d% \(\d+\.\d× lower\)/, table);
     await comparison.scrollIntoViewIfNeeded();
     await page.waitForTimeout(1000);
     await shot('8-repair');
