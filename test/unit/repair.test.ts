@@ -10,6 +10,7 @@ import { repairModel, repairOutcome, trainModel } from '../../src/engine/repair'
 import { ModelMetrics, RepairReport, TrainReport, VerdictSummary } from '../../src/engine/report';
 import { fileSha256, modelSha256 } from '../../src/engine/session';
 import { main } from '../../src/cli/main';
+import { repairExitCode } from '../../src/cli/commands/repair';
 import { tinyTfjsModel, writeNpz } from './tiny-models';
 
 let dir: string;
@@ -119,6 +120,11 @@ test('the repair outcome: removed, weakened or still there, from the ASR or else
   assert.equal(repairOutcome(plain('backdoored'), plain('backdoored')).outcome, 'remains');
   assert.match(repairOutcome(plain('backdoored'), plain('backdoored')).explanation, /BAN's verdict backdoored → backdoored/);
   assert.equal(repairOutcome(plain(), plain()).outcome, 'unmeasured');
+  // The CLI fails a repair whose own measurements say the backdoor is still there.
+  assert.deepEqual(
+    (['removed', 'reduced', 'remains', 'unmeasured'] as const).map((outcome) => repairExitCode({ outcome, explanation: '' })),
+    [0, 1, 1, 0],
+  );
 });
 
 test('the repair and train commands: exit codes and JSON output', async () => {

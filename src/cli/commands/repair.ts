@@ -1,6 +1,6 @@
 /** `backdoor-scan repair MODEL --data D --method none|ban`: NONE or BAN fine-tuning, before/after numbers. */
 import * as fs from 'node:fs';
-import { BanFinetuneSettings, ModelMetrics, NoneSettings, RepairReport } from '../../engine/report';
+import { BanFinetuneSettings, ModelMetrics, NoneSettings, RepairOutcome, RepairReport } from '../../engine/report';
 import { repairModel, RepairRequest } from '../../engine/repair';
 import { backendChoice, COMPUTE_OPTIONS, DATA_OPTIONS, num, outputFormat, parse, Parsed, positiveInt, preprocessingOptions, requireOne, splitName, str, UsageError } from '../args';
 import { EXIT } from '../exit';
@@ -10,7 +10,8 @@ import { describeBackend, fields, int, pct, table } from '../text';
 
 export const REPAIR_USAGE = `backdoor-scan repair MODEL --data DATA --method none|ban [options]
   Removes a backdoor and writes the repaired model to a new file in MODEL's format (never over MODEL).
-  Exit 0 repaired, 2 bad input, 3 internal error.
+  Exit 0 the backdoor is removed (or its removal was not measured: no --trigger, --skip-verdict),
+  1 the repair's own measurements say it is still there (weakened or not), 2 bad input, 3 internal error.
   --method none|ban     NONE (zero compromised neurons, drop suspicious samples, fine-tune; NeurIPS'22)
                         or BAN fine-tuning (clean + adversarial-neuron-noise loss; NeurIPS'24)
   --data D              repair data: NONE expects the (possibly poisoned) training data, BAN clean data
@@ -146,7 +147,12 @@ export async function repairCommand(argv: string[], io: CliIo): Promise<number> 
   const reportPath = str(values, 'report');
   if (reportPath) fs.writeFileSync(reportPath, json);
   io.stdout.write(format === 'json' ? json : formatRepairText(report));
-  return EXIT.ok;
+  return repairExitCode(report.outcome);
+}
+
+/** A pipeline that repairs and ships must not ship a model whose backdoor the repair measured as still there. */
+export function repairExitCode(outcome: RepairOutcome): number {
+  return outcome.outcome === 'remains' || outcome.outcome === 'reduced' ? EXIT.backdoor : EXIT.ok;
 }
 
 function verdictText(m: ModelMetrics): string {
