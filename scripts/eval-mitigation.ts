@@ -833,9 +833,10 @@ function writeDoc(models: ZooModel[], results: Map<string, SavedRepair>, trainRe
     '  papers\' code. The ASR ratio floors the after-ASR at one triggered image.',
     '- Code: the repairs were made over several sessions. Those run on 2026-11-22 (`none-planted` on r8-blend15-t8,',
     '  r8-wanet-t5, vgg-badnets-t4 and vgg-badnets-white-low-t7, fifteen of the `none-clean` ones, all of',
-    '  `none-planted-lr2` and `none-planted-all-convs`, the diagnosis and the training experiment) ran after the',
-    '  BatchNorm rework, which changes floating-point rounding only and about halves the repair time; the rest ran',
-    '  before it. Repair times are wall-clock on a machine that ran two experiments at once.',
+    '  `none-planted-lr2` and `none-planted-all-convs`, `ban` on all but the six models named above, the diagnosis',
+    '  and the training experiment) ran after the BatchNorm rework, which changes floating-point rounding only and',
+    '  about halves the repair time; the rest ran before it. Repair times are wall-clock on a machine that ran two',
+    '  experiments at once.',
     '',
   ];
   for (const [protocol, title] of [
