@@ -322,6 +322,11 @@ export interface RepairOutcome {
   explanation: string;
 }
 
+/** True when the repair's own measurements say the backdoor is still there, weakened or not. */
+export function backdoorRemains(outcome: RepairOutcome): boolean {
+  return outcome.outcome === 'remains' || outcome.outcome === 'reduced';
+}
+
 export interface RepairReport {
   schemaVersion: number;
   tool: { name: string; version: string };

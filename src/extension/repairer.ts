@@ -5,7 +5,7 @@
  * worker writes the new file; the original and its cached scan stay as they were.
  */
 import * as vscode from 'vscode';
-import type { RepairReport } from '../engine/report';
+import { backdoorRemains, type RepairReport } from '../engine/report';
 import { DatasetChoices } from './datasets';
 import { ScanDiagnostics } from './diagnostics';
 import { COMMANDS, MODEL_EDITOR_VIEW_TYPE } from './ids';
@@ -94,7 +94,9 @@ export class Repairer {
         const { report } = outcome;
         InvestigationPanel.recordRepair(uri.fsPath, report.model.sha256, repairComparison(report));
         await openBeside(report).then(undefined, (e: Error) => log.warn(`The repaired model ${report.output.path} could not be opened: ${e.message}`));
-        void vscode.window.showInformationMessage(repairSummary(report, name, vscode.workspace.asRelativePath(report.output.path)));
+        const summary = repairSummary(report, name, vscode.workspace.asRelativePath(report.output.path));
+        // A repair that left the backdoor in is a warning, not news.
+        void (backdoorRemains(report.outcome) ? vscode.window.showWarningMessage(summary) : vscode.window.showInformationMessage(summary));
         return;
       }
       case 'cancelled':

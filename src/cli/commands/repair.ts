@@ -1,6 +1,6 @@
 /** `backdoor-scan repair MODEL --data D --method none|ban`: NONE or BAN fine-tuning, before/after numbers. */
 import * as fs from 'node:fs';
-import { BanFinetuneSettings, ModelMetrics, NoneSettings, RepairOutcome, RepairReport } from '../../engine/report';
+import { BanFinetuneSettings, backdoorRemains, ModelMetrics, NoneSettings, RepairOutcome, RepairReport } from '../../engine/report';
 import { repairModel, RepairRequest } from '../../engine/repair';
 import { backendChoice, COMPUTE_OPTIONS, DATA_OPTIONS, num, outputFormat, parse, Parsed, positiveInt, preprocessingOptions, requireOne, splitName, str, UsageError } from '../args';
 import { EXIT } from '../exit';
@@ -152,7 +152,7 @@ export async function repairCommand(argv: string[], io: CliIo): Promise<number> 
 
 /** A pipeline that repairs and ships must not ship a model whose backdoor the repair measured as still there. */
 export function repairExitCode(outcome: RepairOutcome): number {
-  return outcome.outcome === 'remains' || outcome.outcome === 'reduced' ? EXIT.backdoor : EXIT.ok;
+  return backdoorRemains(outcome) ? EXIT.backdoor : EXIT.ok;
 }
 
 function verdictText(m: ModelMetrics): string {
