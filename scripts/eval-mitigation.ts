@@ -41,6 +41,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { analyseNone, defaultNoneSettings, LabelledImages, NoneLayer, noneLayers, repairWithNone, runNone, spatialMax, zeroChannels, zeroPlan } from '../src/engine/mitigate/none';
 import { banFinetune, defaultBanFinetuneSettings } from '../src/engine/mitigate/ban-finetune';
 import { WeightMap } from '../src/engine/graph/ir';
+import { percent } from '../src/engine/percent';
 import { Rng } from '../src/engine/random';
 import { findZooModels } from './zoo-models';
 import { measureModel, plantTrigger, repairModel, RepairRequest } from '../src/engine/repair';
@@ -360,6 +361,13 @@ interface ChecksResult {
   ban: TrajectoryPoint[];
 }
 
+/** The none-planted protocol's data: the hold-out with the same images planted as repairModel plants. */
+function plantedHoldOut(model: ZooModel, train10: Dataset): { data: LabelledImages; poisoned: Set<number> } {
+  const holdOut = permutationPrefix(train10.size, PLAN.noneFraction, 0);
+  const planted = plantTrigger(train10, holdOut, { trigger: model.attack, rate: model.poisonRate }, 10);
+  return { data: { dataset: planted.dataset, indices: holdOut, preprocessing: CIFAR, keepUnaugmented: (i) => planted.poisoned.has(i) }, poisoned: planted.poisoned };
+}
+
 async function checksExperiment(train10: Dataset, test10: Dataset): Promise<ChecksResult | undefined> {
   const plan = PLAN.checks;
   const model = findModels().find((m) => m.name === plan.model);
@@ -373,10 +381,7 @@ async function checksExperiment(train10: Dataset, test10: Dataset): Promise<Chec
   const opened = await openModel(model.modelPath);
   const evalIdx = subsetIndices(test10.size, PLAN.evalImages, 0, { labels: test10.labels });
   const trigger = makeTrigger(parseTriggerSpec(model.attack));
-  // The none-planted protocol's data: the hold-out with the same images planted as repairModel plants.
-  const holdOut = permutationPrefix(train10.size, PLAN.noneFraction, 0);
-  const planted = plantTrigger(train10, holdOut, { trigger: model.attack, rate: model.poisonRate }, 10);
-  const noneData = { dataset: planted.dataset, indices: holdOut, preprocessing: CIFAR, keepUnaugmented: (i: number) => planted.poisoned.has(i) };
+  const { data: noneData } = plantedHoldOut(model, train10);
   const measureWeights = async (weights: WeightMap, epoch: number): Promise<TrajectoryPoint> => {
     const net = new Network(opened.loaded.graph, weights);
     const m = await measureModel(net, test10, evalIdx, CIFAR, trigger, { phase: 'checks' });
@@ -502,10 +507,7 @@ async function diagnose(model: ZooModel, train10: Dataset, test10: Dataset): Pro
   const opened = await openModel(model.modelPath);
   const evalIdx = subsetIndices(test10.size, PLAN.evalImages, 0, { labels: test10.labels });
   const trigger = makeTrigger(parseTriggerSpec(model.attack));
-  // The none-planted protocol's data, planted as repairModel plants it.
-  const holdOut = permutationPrefix(train10.size, PLAN.noneFraction, 0);
-  const planted = plantTrigger(train10, holdOut, { trigger: model.attack, rate: model.poisonRate }, 10);
-  const data: LabelledImages = { dataset: planted.dataset, indices: holdOut, preprocessing: CIFAR };
+  const { data, poisoned } = plantedHoldOut(model, train10);
   const net = new Network(opened.loaded.graph, opened.loaded.weights);
   const original = net.snapshot();
   const layers = noneLayers(net, 'auto');
@@ -523,11 +525,11 @@ async function diagnose(model: ZooModel, train10: Dataset, test10: Dataset): Pro
     const none = {
       ...(await zeroAndMeasure(analysis.layers.map((a) => a.selected))),
       flagged: analysis.flagged.length,
-      flaggedPlanted: Array.from(analysis.flagged).filter((i) => planted.poisoned.has(i)).length,
-      planted: planted.poisoned.size,
+      flaggedPlanted: Array.from(analysis.flagged).filter((i) => poisoned.has(i)).length,
+      planted: poisoned.size,
     };
     net.load(original);
-    const ranking = await oracleRanking(net, layers, data, planted.poisoned);
+    const ranking = await oracleRanking(net, layers, data, poisoned);
     const oracle = await zeroAndMeasure(ranking.map((order, l) => order.slice(0, counts[l])));
     const result: DiagnosisResult = { plan: PLAN.diagnosis, model: model.name, modelSha256: sha, attack: model.attack, before, none, oracle };
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -613,7 +615,7 @@ function mean(xs: number[]): number {
 }
 
 function pct(x: number | undefined, digits = 1): string {
-  return x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(digits)}%`;
+  return x === undefined || !Number.isFinite(x) ? '–' : percent(x, digits);
 }
 
 function repairSeconds(r: RepairReport): number {

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decideVerdict, DEFAULT_CALIBRATION, targetGain } from '../src/engine/detect/verdict';
 import { DEFAULT_BAN_SETTINGS } from '../src/engine/detect/ban';
+import { percent } from '../src/engine/percent';
 import { BanStatistics, ScanReport } from '../src/engine/report';
 import { scanModel } from '../src/engine/scan';
 import { modelSha256 } from '../src/engine/session';
@@ -83,7 +84,7 @@ function roc(scores: { score: number; positive: boolean }[]): { auc: number; poi
 }
 
 function pct(x: number | undefined): string {
-  return x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`;
+  return x === undefined || !Number.isFinite(x) ? '–' : percent(x);
 }
 
 /**

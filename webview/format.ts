@@ -1,8 +1,9 @@
 /** Number and label formatting shared by the panel's sections. */
+import { percent as sharedPercent } from '../src/engine/percent';
 import type { ScanReport } from '../src/engine/report';
 
 export function percent(rate: number, digits = 1): string {
-  return Number.isFinite(rate) ? `${(rate * 100).toFixed(digits)}%` : '—';
+  return Number.isFinite(rate) ? sharedPercent(rate, digits) : '—';
 }
 
 /** Three significant digits, switching to exponent notation for very small or large values. */

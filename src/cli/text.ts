@@ -1,7 +1,8 @@
 /** Small text-formatting helpers for the CLI's human-readable output. */
+import { percent } from '../engine/percent';
 
 export function pct(x: number, digits = 1): string {
-  return Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a';
+  return Number.isFinite(x) ? percent(x, digits) : 'n/a';
 }
 
 export function int(n: number): string {

@@ -43,6 +43,7 @@ import { scanModel } from './scan';
 import { DEFAULT_PREPROCESSING, fileSha256, modelSha256, openData, OpenedData, openModel, preprocessingReport } from './session';
 import { multiStep, train } from './train/trainer';
 import { TOOL_NAME, TOOL_VERSION } from './version';
+import { percent } from './percent';
 
 /** Where the clean accuracy, the attack success rate and BAN's verdict are measured. */
 export interface EvaluationRequest {
@@ -142,10 +143,6 @@ export async function measureModel(net: Network, ds: Dataset, indices: Int32Arra
 /** An ASR at or below this counts as the backdoor removed: clean models of the zoo send 3–15% of
  *  triggered images to a target anyway (docs/mitigation.md, the ASR floor). */
 const REMOVED_ASR = 0.1;
-
-function percent(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
 
 /** Classifies what a repair did to the backdoor from the before/after measurements (see RepairOutcome). */
 export function repairOutcome(before: ModelMetrics, after: ModelMetrics): RepairOutcome {

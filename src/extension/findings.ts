@@ -8,6 +8,7 @@
 // follow, so bundling it leaves `require('./impl/format')` to fail at run time.
 import { findNodeAtLocation, Node, parseTree } from 'jsonc-parser/lib/esm/main';
 import type { ScanReport } from '../engine/report';
+import { wholePercent as pct } from '../engine/percent';
 
 /** Diagnostic codes; also what the quick fixes look for. */
 export type FindingCode = 'backdoor' | 'inconclusive' | 'noDataset' | 'cannotScan';
@@ -18,9 +19,6 @@ export interface Finding {
   message: string;
 }
 
-function pct(x: number): string {
-  return `${Math.round(x * 100)}%`;
-}
 
 /** Scores can be negative; they are written with their sign, as the engine's explanation does. */
 export function signed(x: number): string {

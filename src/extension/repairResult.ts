@@ -5,6 +5,7 @@
  */
 import type { ModelMetrics, RepairReport } from '../engine/report';
 import type { RepairComparison, RepairMetrics } from '../protocol/webview';
+import { percent as pct } from '../engine/percent';
 
 export function methodName(method: RepairReport['method']): string {
   return method === 'none' ? 'NONE' : 'BAN fine-tuning';
@@ -30,9 +31,6 @@ export function repairComparison(report: RepairReport): RepairComparison {
   };
 }
 
-function pct(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
 
 /**
  * "name repaired with NONE: clean accuracy 67.2% → 62.9%, attack success rate 100.0% → 6.2%,

@@ -31,6 +31,7 @@
  * proposal the mask has found no backdoor features for the noise to confirm, so a high score on a
  * weak proposal is `clean`, and the explanation names the label the noise favours.
  */
+import { wholePercent as pct } from '../percent';
 import { BanStatistics, Verdict, VerdictReport } from '../report';
 
 export interface Calibration {
@@ -80,9 +81,6 @@ export function targetGain(stats: BanStatistics): { score: number; target: numbe
   return { score: gains.reduce((a, g) => a + g.gain, 0) / gains.length, target, gains };
 }
 
-function pct(x: number): string {
-  return `${Math.round(x * 100)}%`;
-}
 
 function signed(x: number): string {
   return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
